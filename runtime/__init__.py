@@ -1,0 +1,43 @@
+"""buster-jobs runtime: Trigger.dev v4's task SDK in Python, on Dramatiq, RabbitMQ and Postgres.
+
+    from runtime import task, tasks, runs, wait, logger, metadata
+
+Nothing connects at import time: the first trigger, or a worker's boot, builds the runtime
+from ``BUSTER_*`` settings (``runtime.configure`` chooses explicitly).
+"""
+
+from __future__ import annotations
+
+from .bootstrap import configure, get_runtime
+from .errors import AbortTaskRunError
+from .idempotency import idempotency_keys
+from .logger import logger
+from .metadata import metadata
+from .result import Result
+from .retry import RetryOptions
+from .runs import Run, runs
+from .schedules import schedules
+from .statuses import RunStatus
+from .task import Task, schema_task, task
+from .trigger import tasks
+from .waits import wait
+
+__all__ = [
+    "AbortTaskRunError",
+    "Result",
+    "RetryOptions",
+    "Run",
+    "RunStatus",
+    "Task",
+    "configure",
+    "get_runtime",
+    "idempotency_keys",
+    "logger",
+    "metadata",
+    "runs",
+    "schedules",
+    "schema_task",
+    "task",
+    "tasks",
+    "wait",
+]

@@ -1,0 +1,87 @@
+"""The Dramatiq broker: RabbitMQ (publisher confirms on) or the in-process stub broker.
+
+Messages carry only a run id; the run row is the truth and the message is a wake-up call.
+All runs use one actor, ``buster_run``; the queue a message is published to decides which
+worker Deployment consumes it. Dramatiq's own Retries, TimeLimit and AgeLimit middleware are
+left out on purpose: retries, max_duration and TTL are the runtime's, kept in the run row.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import dramatiq
+from dramatiq.brokers.stub import StubBroker
+from dramatiq.middleware import Middleware, ShutdownNotifications
+
+log = logging.getLogger("buster.broker")
+
+ACTOR_NAME = "buster_run"
+
+
+class BrokerUnavailableError(Exception):
+    code = "BROKER_UNAVAILABLE"
+
+
+def build_broker(amqp_url: str | None, middleware: Sequence[Middleware] = ()) -> dramatiq.Broker:
+    mw: list[Middleware] = [ShutdownNotifications(), *middleware]
+    broker: dramatiq.Broker
+    if amqp_url:
+        from dramatiq.brokers.rabbitmq import RabbitmqBroker
+
+        broker = RabbitmqBroker(url=amqp_url, confirm_delivery=True, middleware=mw)
+    else:
+        broker = StubBroker(middleware=mw)
+        broker.emit_after("process_boot")
+    # set ours before anything asks Dramatiq for its default (which would be a new RabbitMQ)
+    dramatiq.set_broker(broker)
+    return broker
+
+
+def declare_run_actor(
+    broker: dramatiq.Broker, fn: Callable[[str], None], queues: Sequence[str]
+) -> None:
+    """One actor serves every queue; each queue is declared so workers can consume it."""
+    if ACTOR_NAME not in broker.actors:
+        dramatiq.Actor(
+            fn, broker=broker, actor_name=ACTOR_NAME, queue_name=queues[0], priority=0, options={}
+        )
+    for q in queues:
+        broker.declare_queue(q)
+
+
+def make_message(run_id: str, queue: str) -> dramatiq.Message[Any]:
+    return dramatiq.Message(
+        queue_name=queue, actor_name=ACTOR_NAME, args=(run_id,), kwargs={}, options={}
+    )
+
+
+class Publisher:
+    """Publishes run wake-ups; returns the ids whose publish the broker confirmed."""
+
+    def __init__(self, broker: dramatiq.Broker):
+        self.broker = broker
+        self._declared: set[str] = set(broker.get_declared_queues())
+
+    def publish(self, items: Sequence[tuple[str, str]]) -> list[str]:
+        sent: list[str] = []
+        for run_id, queue in items:
+            try:
+                if queue not in self._declared:
+                    self.broker.declare_queue(queue)
+                    self._declared.add(queue)
+                self.broker.enqueue(make_message(run_id, queue))
+                sent.append(run_id)
+            except Exception as exc:
+                # the run stays unpublished; the timer loop publishes it again
+                log.warning(
+                    "publish failed for %s on %s: %s",
+                    run_id,
+                    queue,
+                    exc,
+                    extra={"run_id": run_id, "action": "publish_failed"},
+                )
+                break
+        return sent

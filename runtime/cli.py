@@ -1,0 +1,323 @@
+"""``buster-jobs``: worker, scheduler, dev, migrate, trigger, runs, tokens."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+
+def _json_arg(value: str | None) -> Any:
+    if value is None:
+        return None
+    if value.startswith("@"):
+        value = Path(value[1:]).read_text()
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise SystemExit(f"invalid JSON: {exc}") from None
+
+
+def _print(obj: Any) -> None:
+    print(json.dumps(obj, indent=2, default=str))
+
+
+def _modules(args: argparse.Namespace) -> list[str]:
+    from .settings import Settings
+
+    return list(args.modules) or Settings().task_module_list()
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from .worker import run_worker
+
+    queues = [q for part in args.queues for q in part.split(",") if q]
+    return run_worker(queues, args.processes, args.threads, not args.no_timer, _modules(args))
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from .bootstrap import configure
+
+    configure(migrate=True)
+    print("store is at the latest schema")
+    return 0
+
+
+def cmd_scheduler(args: argparse.Namespace) -> int:
+    from .scheduler_process import run_scheduler
+
+    return run_scheduler(_modules(args))
+
+
+def _embedded_worker(modules: list[str], threads: int = 4) -> Any:
+    from .bootstrap import configure
+    from .worker import WorkerProcess, import_task_modules
+
+    rt = configure()
+    import_task_modules(modules)
+    wp = WorkerProcess(rt, _all_queues(rt), threads=threads, timer=True)
+    wp.start()
+    return rt, wp
+
+
+def _all_queues(rt: Any) -> list[str]:
+    from .task import all_tasks
+
+    s = rt.settings
+    return list(
+        dict.fromkeys(
+            [s.default_queue, s.large_queue, *(t.queue_name(s) for t in all_tasks().values())]
+        )
+    )
+
+
+def cmd_dev(args: argparse.Namespace) -> int:
+    from .logs import setup_logging
+
+    setup_logging()
+    rt, wp = _embedded_worker(_modules(args), args.threads)
+    print(
+        f"buster-jobs dev: worker + timer loop on {rt.settings.store_url().split('///')[-1]}; "
+        "Ctrl-C to stop",
+        file=sys.stderr,
+    )
+    stop = threading.Event()
+    import signal
+
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with contextlib.suppress(KeyboardInterrupt):
+        stop.wait()
+    wp.stop(timeout=5)
+    return 0
+
+
+def _wait_with_status(run_id: str, timeout: float | None) -> Any:
+    from .runs import retrieve
+
+    last, deadline = None, None if timeout is None else time.monotonic() + timeout
+    tty = sys.stderr.isatty()
+    while True:
+        run = retrieve(run_id)
+        line = f"{run.id}  {run.status.value}  attempt {run.attempt_count}"
+        progress = run.metadata.get("progress") if isinstance(run.metadata, dict) else None
+        if isinstance(progress, int | float):
+            line += f"  {progress:.0%}"
+        if line != last:
+            print(
+                ("\r" + line.ljust(70)) if tty else line,
+                end="" if tty else "\n",
+                file=sys.stderr,
+                flush=True,
+            )
+            last = line
+        if run.is_completed:
+            if tty:
+                print(file=sys.stderr)
+            return run
+        if deadline is not None and time.monotonic() > deadline:
+            raise SystemExit(f"\ngave up waiting after {timeout} s; run is {run.status.value}")
+        time.sleep(0.2)
+
+
+def _trigger_options(args: argparse.Namespace) -> dict[str, Any]:
+    opts: dict[str, Any] = {}
+    for name in ("idempotency_key", "delay", "ttl", "queue", "machine"):
+        if getattr(args, name, None):
+            opts[name] = getattr(args, name)
+    if args.tag:
+        opts["tags"] = args.tag
+    if args.max_attempts:
+        opts["max_attempts"] = args.max_attempts
+    return opts
+
+
+def _run_summary(run: Any) -> dict[str, Any]:
+    from .runs import logs
+
+    d = run.to_dict()
+    d["logs"] = [
+        {"level": r["level"], "message": r["message"], "attributes": r["attributes"]}
+        for r in logs(run.id)
+    ]
+    return d
+
+
+def cmd_trigger(args: argparse.Namespace) -> int:
+    from .trigger import tasks
+
+    handle = tasks.trigger(args.task_id, _json_arg(args.payload), **_trigger_options(args))
+    print(json.dumps({"id": handle.id, "is_cached": handle.is_cached}))
+    if not args.wait:
+        return 0
+    run = _wait_with_status(handle.id, args.timeout)
+    _print({"id": run.id, "status": run.status.value, "output": run.output, "error": run.error})
+    return 0 if run.is_success else 1
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Trigger a task and run it in this process on the embedded default, then exit."""
+    from .trigger import tasks
+
+    rt, wp = _embedded_worker(_modules(args), threads=2)
+    try:
+        handle = tasks.trigger(args.task_id, _json_arg(args.payload), **_trigger_options(args))
+        run = _wait_with_status(handle.id, args.timeout)
+    finally:
+        wp.stop(timeout=5)
+    if args.json:
+        _print(_run_summary(run))
+    else:
+        from .render import render_run
+
+        print(render_run(_run_summary(run)))
+    return 0 if run.is_success else 1
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from . import runs
+
+    if args.action == "list":
+        page = runs.list(
+            status=args.status or None,
+            task=args.task or None,
+            tag=args.tag or None,
+            limit=args.limit,
+            cursor=args.cursor,
+        )
+        for r in page:
+            print(
+                f"{r.id}  {r.status.value:<15} {r.task_identifier:<24} "
+                f"attempts={r.attempt_count}  {r.created_at:%Y-%m-%d %H:%M:%S}"
+            )
+        if page.next_cursor:
+            print(f"next page: --cursor {page.next_cursor}", file=sys.stderr)
+        return 0
+    if not args.run_id:
+        raise SystemExit(f"runs {args.action} needs a run id")
+    if args.action == "show":
+        _print(_run_summary(runs.retrieve(args.run_id)))
+    elif args.action == "cancel":
+        _print({"canceled": runs.cancel(args.run_id)})
+    elif args.action == "replay":
+        h = runs.replay(args.run_id)
+        _print({"id": h.id})
+    return 0
+
+
+def cmd_tokens(args: argparse.Namespace) -> int:
+    from .waits import complete_token, create_token, retrieve_token
+
+    if args.action == "complete":
+        res = complete_token(args.token_id, _json_arg(args.data))
+        _print(
+            {
+                "success": res.success,
+                "already_completed": res.already_completed,
+                "status": res.status,
+            }
+        )
+        if res.already_completed:
+            print("token was already completed; nothing changed", file=sys.stderr)
+    elif args.action == "create":
+        tok = create_token(timeout=args.timeout)
+        _print({"id": tok.id, "timeout_at": tok.timeout_at})
+    else:
+        _print(retrieve_token(args.token_id))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="buster-jobs", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    w = sub.add_parser("worker", help="consume queues and run tasks")
+    w.add_argument("--queues", "-Q", nargs="+", default=["default"])
+    w.add_argument(
+        "-p",
+        "--processes",
+        type=int,
+        default=1,
+        help="worker processes (explicit: the pod's CPUs, not the node's)",
+    )
+    w.add_argument("-t", "--threads", type=int, default=8, help="threads per process")
+    w.add_argument("--no-timer", action="store_true", help="do not run a timer-loop thread")
+    w.add_argument("modules", nargs="*", help="task modules (default: BUSTER_TASK_MODULES)")
+    w.set_defaults(fn=cmd_worker)
+
+    s = sub.add_parser("scheduler", help="cron fires + the timer loop")
+    s.add_argument("modules", nargs="*")
+    s.set_defaults(fn=cmd_scheduler)
+
+    m = sub.add_parser("migrate", help="bring the store to the latest schema")
+    m.set_defaults(fn=cmd_migrate)
+
+    d = sub.add_parser("dev", help="worker + timer loop in one process (embedded default)")
+    d.add_argument("-t", "--threads", type=int, default=4)
+    d.add_argument("modules", nargs="*")
+    d.set_defaults(fn=cmd_dev)
+
+    def trigger_opts(x: argparse.ArgumentParser) -> None:
+        x.add_argument("task_id")
+        x.add_argument("--payload", help="JSON, or @file")
+        x.add_argument("--idempotency-key")
+        x.add_argument("--delay")
+        x.add_argument("--ttl")
+        x.add_argument("--queue")
+        x.add_argument("--machine")
+        x.add_argument("--tag", action="append")
+        x.add_argument("--max-attempts", type=int)
+        x.add_argument("--timeout", type=float, help="seconds to wait before giving up")
+
+    t = sub.add_parser("trigger", help="trigger a task by id")
+    trigger_opts(t)
+    t.add_argument("--wait", action="store_true", help="wait for the run, with a status line")
+    t.set_defaults(fn=cmd_trigger)
+
+    r = sub.add_parser("run", help="trigger a task and run it here on the embedded default")
+    trigger_opts(r)
+    r.add_argument("--json", action="store_true")
+    r.add_argument("--modules", dest="modules", nargs="*", default=[])
+    r.set_defaults(fn=cmd_run)
+
+    rs = sub.add_parser("runs", help="list, show, cancel or replay runs")
+    rs.add_argument("action", choices=["list", "show", "cancel", "replay"])
+    rs.add_argument("run_id", nargs="?")
+    rs.add_argument("--status", action="append")
+    rs.add_argument("--task", action="append")
+    rs.add_argument("--tag", action="append")
+    rs.add_argument("--limit", type=int, default=25)
+    rs.add_argument("--cursor")
+    rs.set_defaults(fn=cmd_runs)
+
+    tk = sub.add_parser("tokens", help="wait tokens")
+    tk.add_argument("action", choices=["complete", "create", "show"])
+    tk.add_argument("token_id", nargs="?")
+    tk.add_argument("--data", help="JSON, or @file")
+    tk.add_argument("--timeout")
+    tk.set_defaults(fn=cmd_tokens)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command not in ("worker", "dev", "scheduler"):
+        import logging
+
+        logging.basicConfig(level=os.environ.get("BUSTER_LOG_LEVEL", "WARNING"))
+    from .errors import BusterError
+
+    try:
+        return int(args.fn(args) or 0)
+    except BusterError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,169 @@
+"""The Dramatiq middleware that turns messages into runs.
+
+before_process_message claims the run (one conditional UPDATE); a message whose claim
+matches nothing — canceled, already running, duplicate delivery — is acked and dropped, so a
+run starts at most once per attempt however often RabbitMQ delivers. A message that is not
+ours (bad shape, unknown run id) is dead-lettered and logged. after_process_message writes
+the attempt's outcome in one transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+import dramatiq
+from dramatiq.middleware import Middleware, SkipMessage
+
+from .broker import ACTOR_NAME
+from .executor import Executor, Outcome
+from .statuses import RunStatus
+from .task import get_task
+
+log = logging.getLogger("buster.worker")
+
+
+class MalformedMessageError(Exception):
+    code = "MALFORMED_MESSAGE"
+
+
+class RunLifecycle(Middleware):
+    def __init__(self, runtime: Any, executor: Executor):
+        self.runtime = runtime
+        self.executor = executor
+        self._local = threading.local()
+
+    # the actor reads the claimed row from here
+    def claimed(self) -> Any:
+        return getattr(self._local, "run", None)
+
+    def before_process_message(self, broker: dramatiq.Broker, message: Any) -> None:
+        self._local.run = None
+        self._local.outcome = None
+        if message.actor_name != ACTOR_NAME:
+            return
+        run_id = _run_id(message)
+        if run_id is None:
+            log.error(
+                "dead-lettering malformed message %s: args=%r kwargs=%r",
+                message.message_id,
+                message.args,
+                message.kwargs,
+                extra={"action": "malformed_message"},
+            )
+            message.fail()
+            raise SkipMessage("malformed message")
+        store = self.runtime.store
+        run = store.claim(run_id, self.executor.owner, self.runtime.settings.lease_seconds)
+        if run is None:
+            if store.get_run(run_id) is None:
+                log.error(
+                    "dead-lettering message for unknown run %s",
+                    run_id,
+                    extra={"run_id": run_id, "action": "unknown_run"},
+                )
+                message.fail()
+            else:
+                log.debug(
+                    "run %s not claimable (duplicate, canceled or not due)",
+                    run_id,
+                    extra={"run_id": run_id, "action": "claim_skipped"},
+                )
+            raise SkipMessage("not claimable")
+        if get_task(run["task_identifier"]) is None:
+            # a worker without this task's code: hand it back for a worker that has it
+            store.finish_attempt(
+                run, self.executor.owner, status=RunStatus.QUEUED, execution_ms=0, retry_at=None
+            )
+            self._park_pending_version(run)
+            raise SkipMessage("task not served here")
+        log.info(
+            "run %s attempt %s started (%s)",
+            run_id,
+            run["attempt_count"],
+            run["task_identifier"],
+            extra={"run_id": run_id, "action": "attempt_started"},
+        )
+        self._local.run = run
+
+    def _park_pending_version(self, run: Any) -> None:
+        from sqlalchemy import update
+
+        from .store import tables as t
+
+        with self.runtime.store.engine.begin() as conn:
+            conn.execute(
+                update(t.runs)
+                .where(t.runs.c.id == run["id"], t.runs.c.status == RunStatus.QUEUED)
+                .values(status=RunStatus.PENDING_VERSION, published_at=None)
+            )
+
+    def record(self, outcome: Outcome) -> None:
+        self._local.outcome = outcome
+
+    def after_process_message(
+        self,
+        broker: dramatiq.Broker,
+        message: Any,
+        *,
+        result: Any = None,
+        exception: BaseException | None = None,
+    ) -> None:
+        run = getattr(self._local, "run", None)
+        if run is None:
+            return
+        self._local.run = None
+        outcome: Outcome | None = getattr(self._local, "outcome", None)
+        if outcome is None:  # the executor itself broke: our fault, not the task's
+            outcome = Outcome(
+                RunStatus.SYSTEM_FAILURE,
+                error={"type": "SYSTEM_FAILURE", "message": f"executor error: {exception!r}"},
+            )
+        self.finish(run, outcome)
+
+    def finish(self, run: Any, outcome: Outcome) -> None:
+        if outcome.attempt_status == "RELEASED":  # worker shutting down: not the run's fault
+            self.runtime.store.add_logs(outcome.logs)
+            self.runtime.store.release_runs(self.executor.owner, [run["id"]])
+            log.info(
+                "run %s handed back on shutdown",
+                run["id"],
+                extra={"run_id": run["id"], "action": "attempt_released"},
+            )
+            return
+        ok = self.runtime.store.finish_attempt(
+            run,
+            self.executor.owner,
+            status=outcome.status,
+            execution_ms=outcome.execution_ms,
+            output=outcome.output,
+            error=outcome.error,
+            metadata=outcome.metadata,
+            logs=outcome.logs,
+            retry_at=outcome.retry_at,
+            attempt_status=outcome.attempt_status,
+            waiting_on=outcome.waiting_on,
+        )
+        log.info(
+            "run %s attempt %s -> %s%s",
+            run["id"],
+            run["attempt_count"],
+            outcome.status.value,
+            "" if ok else " (ignored: run no longer ours)",
+            extra={
+                "run_id": run["id"],
+                "action": "attempt_finished",
+                "status": outcome.status.value,
+            },
+        )
+
+
+def _run_id(message: Any) -> str | None:
+    args = message.args
+    if message.kwargs or not isinstance(args, list | tuple) or len(args) != 1:
+        return None
+    value = args[0]
+    if not isinstance(value, str) or not value.startswith("run_") or len(value) > 40:
+        return None
+    return value

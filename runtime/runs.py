@@ -1,0 +1,298 @@
+"""``runs``: retrieve, list, cancel, replay, poll, reschedule — reads and commands on runs."""
+
+from __future__ import annotations
+
+import builtins
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from . import secrets
+from .bootstrap import get_runtime
+from .durations import parse_duration, resolve_time, utcnow
+from .errors import InvalidTriggerOptionsError, RunNotFoundError
+from .statuses import FAILED_STATUSES, FINAL_STATUSES, RunStatus
+
+
+@dataclass
+class Attempt:
+    number: int
+    status: str
+    worker: str | None
+    started_at: datetime
+    finished_at: datetime | None
+    execution_ms: int | None
+    error: Any
+
+
+@dataclass
+class Run:
+    id: str
+    task_identifier: str
+    status: RunStatus
+    payload: Any
+    output: Any
+    error: Any
+    attempt_count: int
+    tags: list[str]
+    metadata: dict[str, Any]
+    idempotency_key: str | None
+    parent_id: str | None
+    root_id: str | None
+    batch_id: str | None
+    depth: int
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    updated_at: datetime
+    queue: str | None
+    machine: str | None
+    delay_until: datetime | None
+    expires_at: datetime | None
+    max_attempts: int | None
+    max_duration: float | None
+    ttl_seconds: float | None
+    execution_ms: int
+    replayed_from: str | None
+    schedule_id: str | None
+    waiting_on: str | None
+    attempts: list[Attempt] = field(default_factory=list)
+
+    @property
+    def is_completed(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+    @property
+    def is_success(self) -> bool:
+        return self.status == RunStatus.COMPLETED
+
+    @property
+    def is_failed(self) -> bool:
+        return self.status in FAILED_STATUSES
+
+    @property
+    def is_cancelled(self) -> bool:
+        return self.status == RunStatus.CANCELED
+
+    @property
+    def is_executing(self) -> bool:
+        return self.status == RunStatus.EXECUTING
+
+    @property
+    def is_waiting(self) -> bool:
+        return self.status == RunStatus.WAITING
+
+    @property
+    def is_queued(self) -> bool:
+        return self.status in (RunStatus.QUEUED, RunStatus.DELAYED, RunStatus.PENDING_VERSION)
+
+    @property
+    def duration_ms(self) -> int:
+        """Execution time (waits excluded)."""
+        return self.execution_ms
+
+    @property
+    def wall_time_ms(self) -> int | None:
+        if self.started_at is None:
+            return None
+        end = self.finished_at or utcnow()
+        return int((end - self.started_at).total_seconds() * 1000)
+
+    def to_dict(self) -> dict[str, Any]:
+        from dataclasses import asdict
+
+        d = asdict(self)
+        d.update(
+            is_completed=self.is_completed,
+            is_success=self.is_success,
+            is_failed=self.is_failed,
+            wall_time_ms=self.wall_time_ms,
+        )
+        return d
+
+
+def from_row(row: Any, attempts: Sequence[Any] = (), *, with_payload: bool = True) -> Run:
+    return Run(
+        id=row["id"],
+        task_identifier=row["task_identifier"],
+        status=RunStatus(row["status"]),
+        payload=secrets.mask(row["payload"]) if with_payload and "payload" in row else None,
+        output=row.get("output", None),
+        error=row["error"],
+        attempt_count=row["attempt_count"],
+        tags=builtins.list(row["tags"] or []),
+        metadata=dict(row["metadata"] or {}),
+        idempotency_key=row["idempotency_key_user"],
+        parent_id=row["parent_id"],
+        root_id=row["root_id"],
+        batch_id=row["batch_id"],
+        depth=row["depth"],
+        created_at=row["created_at"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        updated_at=row["updated_at"],
+        queue=row["queue"],
+        machine=row["machine"],
+        delay_until=row["delay_until"],
+        expires_at=row["expires_at"],
+        max_attempts=row["max_attempts"],
+        max_duration=row["max_duration"],
+        ttl_seconds=row["ttl_seconds"],
+        execution_ms=row["execution_ms"],
+        replayed_from=row["replayed_from"],
+        schedule_id=row["schedule_id"],
+        waiting_on=row["waiting_on"],
+        attempts=[
+            Attempt(
+                a["number"],
+                a["status"],
+                a["worker"],
+                a["started_at"],
+                a["finished_at"],
+                a["execution_ms"],
+                a["error"],
+            )
+            for a in attempts
+        ],
+    )
+
+
+def _id(run: Any) -> str:
+    return run if isinstance(run, str) else run.id
+
+
+def retrieve(run_id: Any) -> Run:
+    store = get_runtime().store
+    row = store.get_run(_id(run_id))
+    if row is None:
+        raise RunNotFoundError(f"no run with id {_id(run_id)!r}")
+    return from_row(row, store.attempts(row["id"]))
+
+
+@dataclass
+class RunPage:
+    data: list[Run]
+    next_cursor: str | None
+
+    def __iter__(self) -> Iterator[Run]:
+        return iter(self.data)
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+
+def list(  # noqa: A001 - the public name is runs.list, as in Trigger.dev
+    *,
+    status: str | Sequence[str] | None = None,
+    task: str | Sequence[str] | None = None,
+    tag: str | Sequence[str] | None = None,
+    created_from: datetime | None = None,
+    created_to: datetime | None = None,
+    period: str | None = None,
+    batch: str | None = None,
+    schedule: str | None = None,
+    idempotency_key: str | None = None,
+    cursor: str | None = None,
+    limit: int = 50,
+) -> RunPage:
+    """Newest first; pass ``next_cursor`` back as ``cursor`` for the next page."""
+    if not 1 <= limit <= 1000:
+        raise InvalidTriggerOptionsError("limit must be between 1 and 1000")
+    as_list = lambda v: [v] if isinstance(v, str) else v  # noqa: E731
+    if period:
+        from datetime import timedelta
+
+        created_from = utcnow() - timedelta(seconds=parse_duration(period) or 0)
+    statuses = as_list(status)
+    for s in statuses or []:
+        if s not in RunStatus.__members__:
+            raise InvalidTriggerOptionsError(f"unknown status {s!r}")
+    rows = get_runtime().store.list_runs(
+        statuses=statuses,
+        tasks=as_list(task),
+        tags=as_list(tag),
+        created_from=created_from,
+        created_to=created_to,
+        batch_id=batch,
+        schedule_id=schedule,
+        idempotency_key=idempotency_key,
+        cursor=cursor,
+        limit=limit + 1,
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return RunPage(
+        [from_row(r, with_payload=False) for r in rows], rows[-1]["id"] if more and rows else None
+    )
+
+
+def cancel(run_id: Any) -> list[str]:
+    """Cancel a run (and its unfinished children); returns the ids canceled. Canceling a
+    finished run changes nothing and returns []."""
+    rid = _id(run_id)
+    store = get_runtime().store
+    if store.get_run(rid) is None:
+        raise RunNotFoundError(f"no run with id {rid!r}")
+    return store.cancel(rid)
+
+
+def replay(run_id: Any, *, payload: Any = None, tags: Sequence[str] | None = None) -> Any:
+    """A new run of the same task with the same payload (secrets kept encrypted)."""
+    from .trigger import build_row, insert_and_publish
+
+    rt = get_runtime()
+    row = rt.store.get_run(_id(run_id))
+    if row is None:
+        raise RunNotFoundError(f"no run with id {_id(run_id)!r}")
+    opts: dict[str, Any] = {
+        "tags": builtins.list(tags) if tags is not None else builtins.list(row["tags"] or []),
+        "max_attempts": row["max_attempts"],
+    }
+    if row["machine"]:
+        opts["machine"] = row["machine"]
+    new = build_row(rt, row["task_identifier"], None, opts, None, trigger_function="replay")
+    new["payload"] = (
+        row["payload"] if payload is None else secrets.encode(payload, rt.encryption_key)
+    )
+    new["replayed_from"] = row["id"]
+    new["queue"] = new["queue"] or row["queue"]
+    return insert_and_publish(rt, [new])[0]
+
+
+def reschedule(run_id: Any, delay: Any) -> Run:
+    when = resolve_time(delay)
+    assert when is not None
+    if not get_runtime().store.reschedule(_id(run_id), when):
+        raise InvalidTriggerOptionsError("only a DELAYED run can be rescheduled")
+    return retrieve(run_id)
+
+
+def poll(run_id: Any, *, poll_interval: float = 1.0, timeout: float | None = None) -> Run:
+    """Retrieve until the run is final (or ``timeout`` seconds pass: TimeoutError)."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        run = retrieve(run_id)
+        if run.is_completed:
+            return run
+        if deadline is not None and time.monotonic() > deadline:
+            raise TimeoutError(f"run {run.id} still {run.status.value} after {timeout} s")
+        time.sleep(poll_interval)
+
+
+def logs(run_id: Any, level: str | None = None) -> list[dict[str, Any]]:
+    return [dict(r) for r in get_runtime().store.logs(_id(run_id), level)]
+
+
+class _Runs:
+    retrieve = staticmethod(retrieve)
+    list = staticmethod(list)
+    cancel = staticmethod(cancel)
+    replay = staticmethod(replay)
+    reschedule = staticmethod(reschedule)
+    poll = staticmethod(poll)
+    logs = staticmethod(logs)
+
+
+runs = _Runs()

@@ -1,0 +1,920 @@
+"""All SQL against our own tables. Nothing else in the project writes to them.
+
+Every state change is a conditional UPDATE (``WHERE status = … AND lease_owner = …``) so two
+processes can race on a run and at most one wins; what the database guarantees we don't
+check-then-act in Python. Hot-path statements run in autocommit: one round trip each.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    Engine,
+    and_,
+    case,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, RowMapping
+
+from ..durations import utcnow
+from ..statuses import CANCELABLE_STATUSES, KEY_RELEASING_STATUSES, RunStatus
+from . import tables as t
+
+Row = RowMapping
+
+
+class Store:
+    """The run store: one engine, named operations."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self.autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self.is_postgres = engine.dialect.name == "postgresql"
+
+    # ------------------------------------------------------------------ helpers
+    def _insert(self, table: t.Table) -> Any:
+        return (postgresql.insert if self.is_postgres else sqlite.insert)(table)
+
+    def begin(self) -> Any:
+        return self.engine.begin()
+
+    # ------------------------------------------------------------------ task definitions
+    def upsert_task_definitions(self, defs: Sequence[dict[str, Any]]) -> None:
+        if not defs:
+            return
+        stmt = self._insert(t.task_definitions).values(list(defs))
+        cols = {c: stmt.excluded[c] for c in defs[0] if c != "id"}
+        with self.engine.begin() as conn:
+            conn.execute(stmt.on_conflict_do_update(index_elements=["id"], set_=cols))
+
+    def task_definition(self, task_id: str) -> Row | None:
+        with self.autocommit.connect() as conn:
+            return (
+                conn.execute(select(t.task_definitions).where(t.task_definitions.c.id == task_id))
+                .mappings()
+                .first()
+            )
+
+    def task_definitions(self) -> list[Row]:
+        with self.autocommit.connect() as conn:
+            return list(conn.execute(select(t.task_definitions)).mappings())
+
+    def release_pending_version(self, task_ids: Iterable[str], queues: dict[str, str]) -> int:
+        """Runs waiting for a worker that knows their task become QUEUED (timer publishes)."""
+        now, n = utcnow(), 0
+        with self.engine.begin() as conn:
+            for task_id in task_ids:
+                n += conn.execute(
+                    update(t.runs)
+                    .where(
+                        t.runs.c.task_identifier == task_id,
+                        t.runs.c.status == RunStatus.PENDING_VERSION,
+                    )
+                    .values(
+                        status=RunStatus.QUEUED,
+                        queue=queues[task_id],
+                        updated_at=now,
+                        available_at=now,
+                        published_at=None,
+                    )
+                ).rowcount
+        return n
+
+    # ------------------------------------------------------------------ trigger
+    def insert_runs(self, rows: list[dict[str, Any]], conn: Connection | None = None) -> set[str]:
+        """Insert runs in one statement; returns the ids inserted. Rows whose idempotency
+        key is taken are skipped by the unique index (the caller looks them up)."""
+        if not rows:
+            return set()
+        stmt = (
+            self._insert(t.runs)
+            .values(rows)
+            .on_conflict_do_nothing(index_elements=["task_identifier", "idempotency_key"])
+            .returning(t.runs.c.id)
+        )
+        tag_rows = [{"tag": tag, "run_id": r["id"]} for r in rows for tag in (r.get("tags") or [])]
+        if conn is not None:
+            return self._insert_runs_on(conn, stmt, tag_rows)
+        with self.engine.begin() as c:
+            return self._insert_runs_on(c, stmt, tag_rows)
+
+    def _insert_runs_on(self, conn: Connection, stmt: Any, tag_rows: list[dict]) -> set[str]:
+        inserted = {r[0] for r in conn.execute(stmt)}
+        tag_rows = [r for r in tag_rows if r["run_id"] in inserted]
+        if tag_rows:
+            conn.execute(insert(t.run_tags), tag_rows)
+        return inserted
+
+    def find_by_idempotency_keys(self, task_id: str, keys: Sequence[str]) -> dict[str, Row]:
+        with self.autocommit.connect() as conn:
+            rows = conn.execute(
+                select(t.runs).where(
+                    t.runs.c.task_identifier == task_id, t.runs.c.idempotency_key.in_(keys)
+                )
+            ).mappings()
+            return {r["idempotency_key"]: r for r in rows}
+
+    def release_idempotency_key(self, run_id: str, key: str) -> bool:
+        """Free a key whose TTL passed so a new run can take it (conditional on the key)."""
+        with self.autocommit.connect() as conn:
+            return (
+                conn.execute(
+                    update(t.runs)
+                    .where(t.runs.c.id == run_id, t.runs.c.idempotency_key == key)
+                    .values(idempotency_key=None)
+                ).rowcount
+                == 1
+            )
+
+    def reset_idempotency_key(self, task_id: str, key: str) -> int:
+        with self.autocommit.connect() as conn:
+            return conn.execute(
+                update(t.runs)
+                .where(t.runs.c.task_identifier == task_id, t.runs.c.idempotency_key == key)
+                .values(idempotency_key=None)
+            ).rowcount
+
+    def mark_published(self, ids: Sequence[str]) -> None:
+        if not ids:
+            return
+        with self.autocommit.connect() as conn:
+            conn.execute(
+                update(t.runs)
+                .where(t.runs.c.id.in_(ids), t.runs.c.published_at.is_(None))
+                .values(published_at=utcnow())
+            )
+
+    # ------------------------------------------------------------------ worker: claim
+    def claim(self, run_id: str, owner: str, lease_seconds: float) -> Row | None:
+        """Start an attempt: QUEUED → EXECUTING in one conditional UPDATE. ``None`` when
+        the run is not claimable (already running, cancelled, not yet due, duplicate)."""
+        now = utcnow()
+        r = t.runs.c
+        stmt = (
+            update(t.runs)
+            .where(
+                r.id == run_id,
+                r.status == RunStatus.QUEUED,
+                or_(r.available_at.is_(None), r.available_at <= now),
+            )
+            .values(
+                status=RunStatus.EXECUTING,
+                attempt_count=r.attempt_count + case((r.suspended, literal(0)), else_=literal(1)),
+                lease_owner=owner,
+                lease_expires_at=now + timedelta(seconds=lease_seconds),
+                started_at=func.coalesce(r.started_at, now),
+                executing_since=now,
+                updated_at=now,
+                attempt_execution_ms=case((r.suspended, r.attempt_execution_ms), else_=literal(0)),
+                attempt_started_at=case((r.suspended, r.attempt_started_at), else_=now),
+                suspended=False,
+            )
+            .returning(*t.runs.c)
+        )
+        with self.autocommit.connect() as conn:
+            return conn.execute(stmt).mappings().first()
+
+    def renew_leases(self, owner: str, run_ids: Sequence[str], lease_seconds: float) -> set[str]:
+        """Extend the leases this worker holds; returns the ids it still owns (a missing id
+        was cancelled or taken away)."""
+        if not run_ids:
+            return set()
+        now = utcnow()
+        with self.autocommit.connect() as conn:
+            rows = conn.execute(
+                update(t.runs)
+                .where(
+                    t.runs.c.id.in_(run_ids),
+                    t.runs.c.status == RunStatus.EXECUTING,
+                    t.runs.c.lease_owner == owner,
+                )
+                .values(lease_expires_at=now + timedelta(seconds=lease_seconds))
+                .returning(t.runs.c.id)
+            )
+            return {row[0] for row in rows}
+
+    def release_runs(self, owner: str, run_ids: Sequence[str]) -> int:
+        """Hand unfinished attempts back on shutdown without charging an attempt."""
+        if not run_ids:
+            return 0
+        now = utcnow()
+        r = t.runs.c
+        with self.autocommit.connect() as conn:
+            return conn.execute(
+                update(t.runs)
+                .where(r.id.in_(run_ids), r.status == RunStatus.EXECUTING, r.lease_owner == owner)
+                .values(
+                    status=RunStatus.QUEUED,
+                    suspended=True,
+                    lease_owner=None,
+                    lease_expires_at=None,
+                    published_at=None,
+                    available_at=now,
+                    updated_at=now,
+                )
+            ).rowcount
+
+    # ------------------------------------------------------------------ worker: finish
+    def finish_attempt(
+        self,
+        run: Row,
+        owner: str,
+        *,
+        status: RunStatus,
+        execution_ms: int,
+        output: Any = None,
+        error: Any = None,
+        metadata: Any = None,
+        logs: Sequence[dict[str, Any]] = (),
+        retry_at: datetime | None = None,
+        attempt_status: str | None = None,
+        waiting_on: str | None = None,
+    ) -> bool:
+        """End (or suspend) the executing attempt in one transaction: the run row, the
+        attempt record, buffered logs and metadata together. False if the run was no
+        longer ours (cancelled, or the lease lapsed and another worker took it)."""
+        now = utcnow()
+        r = t.runs.c
+        attempt = run["attempt_count"]
+        values: dict[str, Any] = {
+            "updated_at": now,
+            "lease_owner": None,
+            "lease_expires_at": None,
+            "execution_ms": r.execution_ms + execution_ms,
+            "attempt_execution_ms": r.attempt_execution_ms + execution_ms,
+        }
+        if metadata is not None:
+            values["metadata"] = metadata
+        if status == RunStatus.WAITING:
+            values.update(status=RunStatus.WAITING, waiting_on=waiting_on, suspended=True)
+        elif status == RunStatus.QUEUED:  # retry after backoff
+            values.update(
+                status=RunStatus.QUEUED,
+                available_at=retry_at,
+                published_at=None,
+                error=error,
+                waiting_on=None,
+            )
+        else:
+            values.update(
+                status=status, finished_at=now, output=output, error=error, waiting_on=None
+            )
+            if status in KEY_RELEASING_STATUSES:
+                values.update(idempotency_key=None)
+        where = and_(
+            r.id == run["id"],
+            r.status == RunStatus.EXECUTING,
+            r.lease_owner == owner,
+            r.attempt_count == attempt,
+        )
+        with self.engine.begin() as conn:
+            done = conn.execute(update(t.runs).where(where).values(values)).rowcount == 1
+            if logs:
+                conn.execute(insert(t.run_logs), list(logs))
+            if not done:
+                return False
+            if status != RunStatus.WAITING:
+                conn.execute(
+                    insert(t.run_attempts).values(
+                        run_id=run["id"],
+                        number=attempt,
+                        status=attempt_status or status.value,
+                        worker=owner,
+                        started_at=run["attempt_started_at"] or run["executing_since"],
+                        finished_at=now,
+                        execution_ms=run["attempt_execution_ms"] + execution_ms,
+                        error=error if status != RunStatus.COMPLETED else None,
+                    )
+                )
+            elif waiting_on is not None:
+                # the waitpoint may have completed before we got here: then don't sleep
+                self._resume_if_completed(conn, run["id"], waiting_on, now)
+            if status.is_final and run["resume_parent_on_completion"]:
+                self._on_child_final(conn, run, now)
+        return True
+
+    def _resume_if_completed(
+        self, conn: Connection, run_id: str, waitpoint_id: str, now: datetime
+    ) -> None:
+        state = conn.execute(
+            select(t.waitpoints.c.status).where(t.waitpoints.c.id == waitpoint_id)
+        ).scalar()
+        if state is not None and state != "PENDING":
+            self._requeue_waiting(conn, [waitpoint_id], now)
+
+    def _requeue_waiting(
+        self, conn: Connection, waitpoint_ids: Sequence[str], now: datetime
+    ) -> int:
+        r = t.runs.c
+        return conn.execute(
+            update(t.runs)
+            .where(r.status == RunStatus.WAITING, r.waiting_on.in_(waitpoint_ids))
+            .values(
+                status=RunStatus.QUEUED,
+                available_at=now,
+                published_at=None,
+                updated_at=now,
+                waiting_on=None,
+            )
+        ).rowcount
+
+    def _on_child_final(self, conn: Connection, child: Row, now: datetime) -> None:
+        """A child that a parent waits for ended: count it on the parent's waitpoint."""
+        wp_id = child["parent_waitpoint_id"]
+        if wp_id is None:
+            return
+        w = t.waitpoints.c
+        row = conn.execute(
+            update(t.waitpoints)
+            .where(w.id == wp_id, w.status == "PENDING")
+            .values(done=w.done + 1)
+            .returning(w.done, w.total)
+        ).first()
+        if row is not None and row[0] >= (row[1] or 1):
+            conn.execute(
+                update(t.waitpoints)
+                .where(w.id == wp_id, w.status == "PENDING")
+                .values(status="COMPLETED", completed_at=now)
+            )
+            self._requeue_waiting(conn, [wp_id], now)
+
+    def add_logs(self, logs: Sequence[dict[str, Any]]) -> None:
+        if logs:
+            with self.engine.begin() as conn:
+                conn.execute(insert(t.run_logs), list(logs))
+
+    def set_metadata(self, updates: dict[str, Any]) -> None:
+        """Write the metadata of several executing runs (the periodic flush)."""
+        if not updates:
+            return
+        with self.engine.begin() as conn:
+            for run_id, meta in updates.items():
+                conn.execute(update(t.runs).where(t.runs.c.id == run_id).values(metadata=meta))
+
+    # ------------------------------------------------------------------ reads
+    def get_run(self, run_id: str) -> Row | None:
+        with self.autocommit.connect() as conn:
+            return conn.execute(select(t.runs).where(t.runs.c.id == run_id)).mappings().first()
+
+    def get_runs(self, run_ids: Sequence[str]) -> dict[str, Row]:
+        if not run_ids:
+            return {}
+        with self.autocommit.connect() as conn:
+            rows = conn.execute(select(t.runs).where(t.runs.c.id.in_(run_ids))).mappings()
+            return {r["id"]: r for r in rows}
+
+    def attempts(self, run_id: str) -> list[Row]:
+        with self.autocommit.connect() as conn:
+            return list(
+                conn.execute(
+                    select(t.run_attempts)
+                    .where(t.run_attempts.c.run_id == run_id)
+                    .order_by(t.run_attempts.c.number)
+                ).mappings()
+            )
+
+    def logs(self, run_id: str, level: str | None = None, limit: int = 1000) -> list[Row]:
+        q = select(t.run_logs).where(t.run_logs.c.run_id == run_id)
+        if level:
+            q = q.where(t.run_logs.c.level == level)
+        with self.autocommit.connect() as conn:
+            return list(conn.execute(q.order_by(t.run_logs.c.id).limit(limit)).mappings())
+
+    def children(self, run_id: str) -> list[Row]:
+        with self.autocommit.connect() as conn:
+            return list(
+                conn.execute(
+                    select(t.runs).where(t.runs.c.parent_id == run_id).order_by(t.runs.c.id)
+                ).mappings()
+            )
+
+    def list_runs(
+        self,
+        *,
+        statuses: Sequence[str] | None = None,
+        tasks: Sequence[str] | None = None,
+        tags: Sequence[str] | None = None,
+        created_from: datetime | None = None,
+        created_to: datetime | None = None,
+        batch_id: str | None = None,
+        schedule_id: str | None = None,
+        idempotency_key: str | None = None,
+        cursor: str | None = None,
+        limit: int = 50,
+        columns: Sequence[Any] | None = None,
+    ) -> list[Row]:
+        """Newest first, keyset-paginated by id (ids sort by creation time)."""
+        r = t.runs.c
+        q = select(*(columns or t.runs.c))
+        if statuses:
+            q = q.where(r.status.in_(list(statuses)))
+        if tasks:
+            q = q.where(r.task_identifier.in_(list(tasks)))
+        if tags:
+            q = q.where(r.id.in_(select(t.run_tags.c.run_id).where(t.run_tags.c.tag.in_(tags))))
+        if created_from:
+            q = q.where(r.created_at >= created_from)
+        if created_to:
+            q = q.where(r.created_at < created_to)
+        if batch_id:
+            q = q.where(r.batch_id == batch_id)
+        if schedule_id:
+            q = q.where(r.schedule_id == schedule_id)
+        if idempotency_key:
+            q = q.where(
+                or_(r.idempotency_key == idempotency_key, r.idempotency_key_user == idempotency_key)
+            )
+        if cursor:
+            q = q.where(r.id < cursor)
+        q = q.order_by(r.id.desc()).limit(limit)
+        with self.autocommit.connect() as conn:
+            return list(conn.execute(q).mappings())
+
+    def count_by_status(self) -> dict[str, int]:
+        with self.autocommit.connect() as conn:
+            rows = conn.execute(select(t.runs.c.status, func.count()).group_by(t.runs.c.status))
+            return {s: n for s, n in rows}
+
+    # ------------------------------------------------------------------ cancel
+    def cancel(self, run_id: str, reason: str = "Canceled") -> list[str]:
+        """Cancel a run and its unfinished descendants; returns the ids canceled. An
+        executing attempt notices at its next heartbeat, log or metadata call."""
+        now = utcnow()
+        canceled: list[str] = []
+        frontier = [run_id]
+        error = {"type": "CANCELED", "message": reason}
+        with self.engine.begin() as conn:
+            while frontier:
+                ids = list(
+                    conn.execute(
+                        update(t.runs)
+                        .where(
+                            t.runs.c.id.in_(frontier),
+                            t.runs.c.status.in_(list(CANCELABLE_STATUSES)),
+                        )
+                        .values(
+                            status=RunStatus.CANCELED,
+                            finished_at=now,
+                            updated_at=now,
+                            error=error,
+                            on_complete_pending=True,
+                        )
+                        .returning(t.runs.c.id)
+                    ).scalars()
+                )
+                canceled += ids
+                if ids:
+                    conn.execute(
+                        update(t.waitpoints)
+                        .where(
+                            t.waitpoints.c.run_id.in_(ids),
+                            t.waitpoints.c.status == "PENDING",
+                            t.waitpoints.c.kind != "MANUAL",
+                        )
+                        .values(status="CANCELED", completed_at=now)
+                    )
+                frontier = (
+                    list(
+                        conn.execute(
+                            select(t.runs.c.id).where(
+                                t.runs.c.parent_id.in_(ids),
+                                t.runs.c.status.in_(list(CANCELABLE_STATUSES)),
+                            )
+                        ).scalars()
+                    )
+                    if ids
+                    else []
+                )
+            # a canceled child that a parent waits for counts as final for the parent
+            for child in (
+                conn.execute(
+                    select(t.runs).where(
+                        t.runs.c.id.in_(canceled), t.runs.c.resume_parent_on_completion.is_(True)
+                    )
+                )
+                .mappings()
+                .all()
+            ):
+                if child["parent_id"] not in canceled:
+                    self._on_child_final(conn, child, now)
+        return canceled
+
+    def reschedule(self, run_id: str, delay_until: datetime) -> bool:
+        with self.autocommit.connect() as conn:
+            return (
+                conn.execute(
+                    update(t.runs)
+                    .where(t.runs.c.id == run_id, t.runs.c.status == RunStatus.DELAYED)
+                    .values(available_at=delay_until, delay_until=delay_until, updated_at=utcnow())
+                ).rowcount
+                == 1
+            )
+
+    # ------------------------------------------------------------------ timer loop
+    def promote_delayed(self, limit: int) -> int:
+        now = utcnow()
+        r = t.runs.c
+        due = select(r.id).where(r.status == RunStatus.DELAYED, r.available_at <= now).limit(limit)
+        with self.autocommit.connect() as conn:
+            return conn.execute(
+                update(t.runs)
+                .where(r.id.in_(due.scalar_subquery()), r.status == RunStatus.DELAYED)
+                .values(status=RunStatus.QUEUED, published_at=None, updated_at=now)
+            ).rowcount
+
+    def publish_due(self, limit: int, grace_seconds: float, publish: Any) -> int:
+        """Publish QUEUED runs that are due and have no confirmed message yet. The rows stay
+        locked (SKIP LOCKED) while we publish, so timer loops never publish the same run."""
+        now = utcnow()
+        r = t.runs.c
+        q = (
+            select(r.id, r.queue)
+            .where(
+                r.status == RunStatus.QUEUED,
+                r.published_at.is_(None),
+                or_(r.available_at.is_(None), r.available_at <= now),
+                # a fresh trigger publishes its own message: give it a moment first
+                or_(r.created_at <= now - timedelta(seconds=grace_seconds), r.attempt_count > 0),
+            )
+            .order_by(r.available_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        with self.engine.begin() as conn:
+            rows = conn.execute(q).all()
+            if not rows:
+                return 0
+            sent = publish([(row[0], row[1]) for row in rows])
+            if sent:
+                conn.execute(update(t.runs).where(r.id.in_(sent)).values(published_at=now))
+            return len(sent)
+
+    def unpublish_stale(self, stale_seconds: float, limit: int) -> int:
+        """A published run nobody claimed for long (message lost) gets published again."""
+        now = utcnow()
+        r = t.runs.c
+        stale = (
+            select(r.id)
+            .where(
+                r.status == RunStatus.QUEUED,
+                r.published_at < now - timedelta(seconds=stale_seconds),
+            )
+            .limit(limit)
+        )
+        with self.autocommit.connect() as conn:
+            return conn.execute(
+                update(t.runs)
+                .where(r.id.in_(stale.scalar_subquery()), r.status == RunStatus.QUEUED)
+                .values(published_at=None)
+            ).rowcount
+
+    def expire_ttl(self, limit: int) -> list[str]:
+        now = utcnow()
+        r = t.runs.c
+        pending = [RunStatus.QUEUED, RunStatus.DELAYED, RunStatus.PENDING_VERSION]
+        due = (
+            select(r.id)
+            .where(r.expires_at <= now, r.status.in_(pending), r.attempt_count == 0)
+            .limit(limit)
+        )
+        with self.autocommit.connect() as conn:
+            return list(
+                conn.execute(
+                    update(t.runs)
+                    .where(r.id.in_(due.scalar_subquery()), r.status.in_(pending))
+                    .values(
+                        status=RunStatus.EXPIRED,
+                        finished_at=now,
+                        updated_at=now,
+                        idempotency_key=None,
+                        on_complete_pending=True,
+                        error={"type": "EXPIRED", "message": "TTL passed before the run started"},
+                    )
+                    .returning(r.id)
+                ).scalars()
+            )
+
+    def lapsed_leases(self, limit: int) -> list[Row]:
+        now = utcnow()
+        r = t.runs.c
+        with self.autocommit.connect() as conn:
+            return list(
+                conn.execute(
+                    select(t.runs)
+                    .where(r.status == RunStatus.EXECUTING, r.lease_expires_at < now)
+                    .limit(limit)
+                ).mappings()
+            )
+
+    def crash_attempt(self, run: Row, *, final: bool, retry_at: datetime) -> bool:
+        """End an attempt whose worker died: requeue it, or CRASHED with no attempts left."""
+        now = utcnow()
+        r = t.runs.c
+        error = {
+            "type": "CRASHED",
+            "message": f"worker {run['lease_owner']} stopped heartbeating (lease lapsed)",
+        }
+        values: dict[str, Any] = {
+            "updated_at": now,
+            "lease_owner": None,
+            "lease_expires_at": None,
+            "error": error,
+        }
+        if final:
+            values.update(
+                status=RunStatus.CRASHED,
+                finished_at=now,
+                idempotency_key=None,
+                on_complete_pending=True,
+            )
+        else:
+            values.update(status=RunStatus.QUEUED, available_at=retry_at, published_at=None)
+        with self.engine.begin() as conn:
+            ok = (
+                conn.execute(
+                    update(t.runs)
+                    .where(
+                        r.id == run["id"],
+                        r.status == RunStatus.EXECUTING,
+                        r.lease_owner == run["lease_owner"],
+                        r.attempt_count == run["attempt_count"],
+                        r.lease_expires_at < now,
+                    )
+                    .values(values)
+                ).rowcount
+                == 1
+            )
+            if ok:
+                conn.execute(
+                    insert(t.run_attempts).values(
+                        run_id=run["id"],
+                        number=run["attempt_count"],
+                        status="CRASHED",
+                        worker=run["lease_owner"],
+                        started_at=run["attempt_started_at"] or run["executing_since"],
+                        finished_at=now,
+                        execution_ms=None,
+                        error=error,
+                    )
+                )
+                if final and run["resume_parent_on_completion"]:
+                    self._on_child_final(conn, run, now)
+        return ok
+
+    # ------------------------------------------------------------------ waitpoints
+    def create_waitpoint(self, row: dict[str, Any], conn: Connection | None = None) -> None:
+        if conn is not None:
+            conn.execute(insert(t.waitpoints).values(**row))
+            return
+        with self.engine.begin() as c:
+            c.execute(insert(t.waitpoints).values(**row))
+
+    def create_token(self, row: dict[str, Any]) -> tuple[Row, bool]:
+        """Insert a MANUAL waitpoint; an idempotency key returns the existing one."""
+        key = row.get("idempotency_key")
+        with self.engine.begin() as conn:
+            if key is not None:
+                existing = (
+                    conn.execute(select(t.waitpoints).where(t.waitpoints.c.idempotency_key == key))
+                    .mappings()
+                    .first()
+                )
+                if existing is not None:
+                    exp = existing["idempotency_key_expires_at"]
+                    if exp is None or exp > utcnow():
+                        return existing, True
+                    conn.execute(
+                        update(t.waitpoints)
+                        .where(t.waitpoints.c.id == existing["id"])
+                        .values(idempotency_key=None)
+                    )
+            stmt = self._insert(t.waitpoints).values(**row).on_conflict_do_nothing()
+            conn.execute(stmt)
+            got = (
+                conn.execute(select(t.waitpoints).where(t.waitpoints.c.id == row["id"]))
+                .mappings()
+                .first()
+            )
+            if got is None and key is not None:  # lost a race on the key
+                got = (
+                    conn.execute(select(t.waitpoints).where(t.waitpoints.c.idempotency_key == key))
+                    .mappings()
+                    .first()
+                )
+                assert got is not None
+                return got, True
+            assert got is not None
+            return got, False
+
+    def get_waitpoint(self, waitpoint_id: str) -> Row | None:
+        with self.autocommit.connect() as conn:
+            return (
+                conn.execute(select(t.waitpoints).where(t.waitpoints.c.id == waitpoint_id))
+                .mappings()
+                .first()
+            )
+
+    def list_waitpoints(
+        self,
+        run_id: str | None = None,
+        kind: str | None = None,
+        status: str | None = None,
+        limit: int = 100,
+    ) -> list[Row]:
+        q = select(t.waitpoints)
+        if run_id:
+            q = q.where(t.waitpoints.c.run_id == run_id)
+        if kind:
+            q = q.where(t.waitpoints.c.kind == kind)
+        if status:
+            q = q.where(t.waitpoints.c.status == status)
+        with self.autocommit.connect() as conn:
+            return list(conn.execute(q.order_by(t.waitpoints.c.id.desc()).limit(limit)).mappings())
+
+    def attach_waitpoint(self, waitpoint_id: str, run_id: str) -> None:
+        with self.autocommit.connect() as conn:
+            conn.execute(
+                update(t.waitpoints).where(t.waitpoints.c.id == waitpoint_id).values(run_id=run_id)
+            )
+
+    def complete_waitpoint(
+        self, waitpoint_id: str, output: Any, *, status: str = "COMPLETED", is_error: bool = False
+    ) -> tuple[bool, Row | None]:
+        """Complete a PENDING waitpoint and requeue the run waiting on it. Returns
+        (changed, row); completing twice changes nothing."""
+        now = utcnow()
+        w = t.waitpoints.c
+        with self.engine.begin() as conn:
+            changed = (
+                conn.execute(
+                    update(t.waitpoints)
+                    .where(w.id == waitpoint_id, w.status == "PENDING")
+                    .values(
+                        status=status, output=output, output_is_error=is_error, completed_at=now
+                    )
+                ).rowcount
+                == 1
+            )
+            if changed:
+                self._requeue_waiting(conn, [waitpoint_id], now)
+            row = conn.execute(select(t.waitpoints).where(w.id == waitpoint_id)).mappings().first()
+        return changed, row
+
+    def fire_due_waitpoints(self, limit: int) -> int:
+        """DATETIME waitpoints that are due complete; MANUAL tokens past their timeout time
+        out. Either way the waiting run is requeued, in the same transaction."""
+        now = utcnow()
+        w = t.waitpoints.c
+        with self.engine.begin() as conn:
+            rows = conn.execute(
+                select(w.id, w.kind)
+                .where(w.status == "PENDING", w.due_at <= now)
+                .order_by(w.due_at)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            ).all()
+            if not rows:
+                return 0
+            dt = [i for i, k in rows if k == "DATETIME"]
+            tok = [i for i, k in rows if k != "DATETIME"]
+            if dt:
+                conn.execute(
+                    update(t.waitpoints)
+                    .where(w.id.in_(dt))
+                    .values(status="COMPLETED", completed_at=now)
+                )
+            if tok:
+                conn.execute(
+                    update(t.waitpoints)
+                    .where(w.id.in_(tok))
+                    .values(
+                        status="TIMED_OUT",
+                        completed_at=now,
+                        output_is_error=True,
+                        output={"type": "WAITPOINT_TIMEOUT", "message": "token timed out"},
+                    )
+                )
+            self._requeue_waiting(conn, [r[0] for r in rows], now)
+            return len(rows)
+
+    def resume_orphaned_waits(self, limit: int) -> int:
+        """Safety net: a WAITING run whose waitpoint already completed is requeued."""
+        now = utcnow()
+        r, w = t.runs.c, t.waitpoints.c
+        done = (
+            select(r.waiting_on)
+            .join(t.waitpoints, w.id == r.waiting_on)
+            .where(r.status == RunStatus.WAITING, w.status != "PENDING")
+            .limit(limit)
+        )
+        with self.engine.begin() as conn:
+            ids = list(conn.execute(done).scalars())
+            return self._requeue_waiting(conn, ids, now) if ids else 0
+
+    # ------------------------------------------------------------------ replay records
+    def steps(self, run_id: str) -> list[Row]:
+        with self.autocommit.connect() as conn:
+            return list(
+                conn.execute(
+                    select(t.run_steps)
+                    .where(t.run_steps.c.run_id == run_id)
+                    .order_by(t.run_steps.c.seq)
+                ).mappings()
+            )
+
+    def record_step(self, row: dict[str, Any], conn: Connection | None = None) -> None:
+        if conn is not None:
+            conn.execute(insert(t.run_steps).values(**row))
+            return
+        with self.engine.begin() as c:
+            c.execute(insert(t.run_steps).values(**row))
+
+    # ------------------------------------------------------------------ workers
+    def worker_seen(self, row: dict[str, Any]) -> None:
+        stmt = self._insert(t.workers).values(**row)
+        with self.autocommit.connect() as conn:
+            conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["id"], set_={"last_seen_at": stmt.excluded.last_seen_at}
+                )
+            )
+
+    def worker_gone(self, worker_id: str) -> None:
+        with self.autocommit.connect() as conn:
+            conn.execute(delete(t.workers).where(t.workers.c.id == worker_id))
+
+    def workers_online(self, within_seconds: float) -> list[Row]:
+        since = utcnow() - timedelta(seconds=within_seconds)
+        with self.autocommit.connect() as conn:
+            return list(
+                conn.execute(select(t.workers).where(t.workers.c.last_seen_at >= since)).mappings()
+            )
+
+
+def create_child_wait(
+    store: Store, waitpoint: dict[str, Any], step: dict[str, Any], children: list[dict[str, Any]]
+) -> tuple[list[str], list[str]]:
+    """In one transaction: the waitpoint, the replay record and the child runs, so a crash
+    can never leave children without the record that stops replay from triggering them
+    again. Children whose idempotency key is taken resolve to the existing run. Returns
+    (child ids in item order, ids of children inserted here — the ones to publish)."""
+    now = utcnow()
+    with store.engine.begin() as conn:
+        conn.execute(insert(t.waitpoints).values(**waitpoint))
+        inserted = store.insert_runs(children, conn=conn)
+        child_ids: list[str] = []
+        done = 0
+        for row in children:
+            if row["id"] in inserted:
+                child_ids.append(row["id"])
+                continue
+            existing = (
+                conn.execute(
+                    select(t.runs).where(
+                        t.runs.c.task_identifier == row["task_identifier"],
+                        t.runs.c.idempotency_key == row["idempotency_key"],
+                    )
+                )
+                .mappings()
+                .first()
+            )
+            if existing is None:
+                raise RuntimeError("idempotent child vanished while triggering; retry")
+            child_ids.append(existing["id"])
+            if RunStatus(existing["status"]).is_final:
+                done += 1
+                continue
+            attached = conn.execute(
+                update(t.runs)
+                .where(t.runs.c.id == existing["id"], t.runs.c.parent_waitpoint_id.is_(None))
+                .values(parent_waitpoint_id=waitpoint["id"], resume_parent_on_completion=True)
+            ).rowcount
+            if not attached:
+                from ..errors import WaitError
+
+                raise WaitError(
+                    f"run {existing['id']} (same idempotency key) is already awaited by "
+                    "another run; give this child its own key"
+                )
+        if done:
+            conn.execute(
+                update(t.waitpoints).where(t.waitpoints.c.id == waitpoint["id"]).values(done=done)
+            )
+            if done >= (waitpoint.get("total") or 1):
+                conn.execute(
+                    update(t.waitpoints)
+                    .where(t.waitpoints.c.id == waitpoint["id"])
+                    .values(status="COMPLETED", completed_at=now)
+                )
+        conn.execute(insert(t.run_steps).values(**{**step, "child_ids": child_ids}))
+    return child_ids, [i for i in child_ids if i in inserted]

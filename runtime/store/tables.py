@@ -1,0 +1,294 @@
+"""The schema, declared once. Alembic migrations are checked against it by a test.
+
+Rules live here as database guarantees: the unique index on (task, idempotency key) makes
+concurrent triggers collapse into one run; the unique (schedule, fire time) makes a cron tick
+fire once however many schedulers run. Indexes serve the dashboard's and timer loop's queries.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on every backend (SQLite keeps naive strings: we add the zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+Json = JSON().with_variant(JSONB(), "postgresql")
+metadata = MetaData()
+
+task_definitions = Table(
+    "task_definitions",
+    metadata,
+    Column("id", String(128), primary_key=True),
+    Column("queue", String(128), nullable=False),
+    Column("machine", String(32), nullable=False),
+    Column("retry", Json, nullable=False),
+    Column("max_duration", Float),
+    Column("payload_schema", Json),
+    Column("kind", String(16), nullable=False, server_default="STANDARD"),
+    Column("version", String(64), nullable=False),
+    Column("module", String(256)),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("task_identifier", String(128), nullable=False),
+    Column("status", String(24), nullable=False),
+    Column("queue", String(128)),
+    Column("machine", String(32)),
+    Column("task_version", String(64)),
+    Column("payload", Json),
+    Column("output", Json),
+    Column("error", Json),
+    Column("metadata", Json),
+    Column("tags", Json),
+    # idempotency: the unique index below is the guarantee; a released key is moved aside
+    Column("idempotency_key", String(2048)),
+    Column("idempotency_key_user", String(2048)),
+    Column("idempotency_key_scope", String(16)),
+    Column("idempotency_key_expires_at", UTCDateTime),
+    # relations
+    Column("parent_id", String(40)),
+    Column("root_id", String(40)),
+    Column("batch_id", String(40)),
+    Column("depth", Integer, nullable=False, server_default="0"),
+    Column("resume_parent_on_completion", Boolean, nullable=False, server_default=text("false")),
+    Column("parent_waitpoint_id", String(48)),
+    Column("replayed_from", String(40)),
+    Column("schedule_id", String(48)),
+    Column("trigger_function", String(32)),
+    # attempts and limits
+    Column("attempt_count", Integer, nullable=False, server_default="0"),
+    Column("max_attempts", Integer),
+    Column("retry", Json),
+    Column("max_duration", Float),
+    Column("ttl_seconds", Float),
+    # timing: available_at gates claims (delays, retry backoff); expires_at is the TTL
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("available_at", UTCDateTime),
+    Column("expires_at", UTCDateTime),
+    Column("delay_until", UTCDateTime),
+    Column("published_at", UTCDateTime),
+    Column("started_at", UTCDateTime),
+    Column("executing_since", UTCDateTime),
+    Column("attempt_started_at", UTCDateTime),
+    # true while the current attempt is suspended (WAITING) or handed back on shutdown:
+    # the next claim continues that attempt instead of starting a new one
+    Column("suspended", Boolean, nullable=False, server_default=text("false")),
+    Column("finished_at", UTCDateTime),
+    Column("execution_ms", BigInteger, nullable=False, server_default="0"),
+    Column("attempt_execution_ms", BigInteger, nullable=False, server_default="0"),
+    # the lease of the attempt that is executing
+    Column("lease_owner", String(128)),
+    Column("lease_expires_at", UTCDateTime),
+    # waits
+    Column("waiting_on", String(48)),
+    Column("on_complete_pending", Boolean, nullable=False, server_default=text("false")),
+)
+Index("ix_runs_idempotency", runs.c.task_identifier, runs.c.idempotency_key, unique=True)
+Index("ix_runs_status_id", runs.c.status, runs.c.id)
+Index("ix_runs_task_id", runs.c.task_identifier, runs.c.id)
+Index("ix_runs_created_at", runs.c.created_at)
+Index("ix_runs_parent", runs.c.parent_id)
+Index("ix_runs_batch", runs.c.batch_id)
+Index("ix_runs_schedule", runs.c.schedule_id, runs.c.id)
+# timer-loop scans touch only the few rows in transient states (partial on Postgres)
+Index(
+    "ix_runs_unpublished",
+    runs.c.available_at,
+    postgresql_where=text("published_at IS NULL AND status = 'QUEUED'"),
+    sqlite_where=text("published_at IS NULL AND status = 'QUEUED'"),
+)
+Index(
+    "ix_runs_leases",
+    runs.c.lease_expires_at,
+    postgresql_where=text("status = 'EXECUTING'"),
+    sqlite_where=text("status = 'EXECUTING'"),
+)
+Index(
+    "ix_runs_delayed",
+    runs.c.available_at,
+    postgresql_where=text("status = 'DELAYED'"),
+    sqlite_where=text("status = 'DELAYED'"),
+)
+Index(
+    "ix_runs_expiring",
+    runs.c.expires_at,
+    postgresql_where=text(
+        "expires_at IS NOT NULL AND status IN ('QUEUED','DELAYED','PENDING_VERSION')"
+    ),
+    sqlite_where=text(
+        "expires_at IS NOT NULL AND status IN ('QUEUED','DELAYED','PENDING_VERSION')"
+    ),
+)
+
+run_tags = Table(
+    "run_tags",
+    metadata,
+    Column("tag", String(128), primary_key=True),
+    Column("run_id", String(40), ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+)
+Index("ix_run_tags_run", run_tags.c.run_id)
+
+run_attempts = Table(
+    "run_attempts",
+    metadata,
+    Column("run_id", String(40), ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("number", Integer, primary_key=True),
+    Column("status", String(24), nullable=False),
+    Column("worker", String(128)),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime),
+    Column("execution_ms", BigInteger),
+    Column("error", Json),
+)
+
+run_logs = Table(
+    "run_logs",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("run_id", String(40), ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("ts", UTCDateTime, nullable=False),
+    Column("level", String(8), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("attributes", Json),
+)
+Index("ix_run_logs_run", run_logs.c.run_id, run_logs.c.id)
+
+waitpoints = Table(
+    "waitpoints",
+    metadata,
+    Column("id", String(48), primary_key=True),
+    # DATETIME (wait.for/until), RUN (trigger_and_wait), BATCH, MANUAL (tokens)
+    Column("kind", String(16), nullable=False),
+    Column("status", String(16), nullable=False),  # PENDING | COMPLETED | TIMED_OUT | CANCELED
+    Column("run_id", String(40)),  # the run that waits on it, once known
+    Column("due_at", UTCDateTime),  # DATETIME due time, or a token's timeout
+    Column("output", Json),
+    Column("output_is_error", Boolean, nullable=False, server_default=text("false")),
+    Column("idempotency_key", String(2048)),
+    Column("idempotency_key_expires_at", UTCDateTime),
+    Column("tags", Json),
+    Column("total", Integer),  # BATCH: children to wait for
+    Column("done", Integer, nullable=False, server_default="0"),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("completed_at", UTCDateTime),
+)
+Index("ix_waitpoints_idempotency", waitpoints.c.idempotency_key, unique=True)
+Index(
+    "ix_waitpoints_due",
+    waitpoints.c.due_at,
+    postgresql_where=text("status = 'PENDING' AND due_at IS NOT NULL"),
+    sqlite_where=text("status = 'PENDING' AND due_at IS NOT NULL"),
+)
+Index("ix_waitpoints_run", waitpoints.c.run_id)
+
+run_steps = Table(
+    "run_steps",
+    metadata,
+    Column("run_id", String(40), ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("kind", String(16), nullable=False),  # wait | child | batch | token | step
+    Column("name", String(256), nullable=False),
+    Column("waitpoint_id", String(48)),
+    Column("child_ids", Json),
+    Column("result", Json),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+schedules = Table(
+    "schedules",
+    metadata,
+    Column("id", String(48), primary_key=True),
+    Column("task_identifier", String(128), nullable=False),
+    Column("type", String(16), nullable=False),  # DECLARATIVE | IMPERATIVE
+    Column("cron", String(128), nullable=False),
+    Column("timezone", String(64), nullable=False, server_default="UTC"),
+    Column("external_id", String(256)),
+    Column("deduplication_key", String(256), unique=True),
+    Column("active", Boolean, nullable=False, server_default=text("true")),
+    Column("skip_if_active", Boolean, nullable=False, server_default=text("false")),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+schedule_fires = Table(
+    "schedule_fires",
+    metadata,
+    Column("schedule_id", String(48), primary_key=True),
+    Column("fire_time", UTCDateTime, primary_key=True),
+    Column("run_id", String(40)),
+    Column("skipped", Boolean, nullable=False, server_default=text("false")),
+    Column("reason", String(256)),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+workers = Table(
+    "workers",
+    metadata,
+    Column("id", String(128), primary_key=True),
+    Column("hostname", String(256), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("queues", Json, nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("last_seen_at", UTCDateTime, nullable=False),
+)
+
+data_sources = Table(
+    "data_sources",
+    metadata,
+    Column("id", String(48), primary_key=True),
+    Column("name", String(256), nullable=False, unique=True),
+    Column("type", String(32), nullable=False),
+    Column("credentials", LargeBinary, nullable=False),  # Fernet-encrypted JSON
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)

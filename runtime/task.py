@@ -1,0 +1,239 @@
+"""Task definitions: ``task``, ``schema_task`` and the registry a worker serves.
+
+Decorating a function only registers it; nothing connects anywhere until a task is
+triggered or a worker boots (one bootstrap builds settings, store and broker).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from . import machines
+from .errors import OutputValidationError, PayloadValidationError
+from .retry import RetryOptions
+
+T = TypeVar("T")
+Hook = Callable[..., Any]
+
+_REGISTRY: dict[str, Task[Any]] = {}
+
+
+@dataclass
+class Task(Generic[T]):
+    """A task: what to run, where, and with which limits."""
+
+    id: str
+    fn: Callable[..., Any]
+    machine: str = machines.DEFAULT_MACHINE
+    queue: str | None = None
+    retry: RetryOptions = field(default_factory=RetryOptions)
+    max_duration: float | None = None
+    schema: type[BaseModel] | None = None
+    output_schema: type[BaseModel] | None = None
+    on_start: Hook | None = None
+    on_success: Hook | None = None
+    on_failure: Hook | None = None
+    on_complete: Hook | None = None
+    cleanup: Hook | None = None
+    kind: str = "STANDARD"
+    cron: Any = None  # schedules.task: the declarative schedule
+
+    def __post_init__(self) -> None:
+        machines.machine(self.machine)  # validate early with a clear error
+        if self.max_duration is not None and self.max_duration < 1:
+            raise ValueError("max_duration must be at least 1 second")
+        self._takes_ctx = _takes_ctx(self.fn)
+
+    # -- where it runs ----------------------------------------------------------------
+    def queue_name(self, settings: Any) -> str:
+        return self.queue or machines.queue_for(
+            self.machine, settings.default_queue, settings.large_queue
+        )
+
+    def definition(self, settings: Any) -> dict[str, Any]:
+        """The row synced to ``task_definitions`` so producers need not import task code."""
+        body = {
+            "id": self.id,
+            "queue": self.queue_name(settings),
+            "machine": self.machine,
+            "retry": self.retry.resolved(settings),
+            "max_duration": self.max_duration
+            if self.max_duration is not None
+            else (settings.default_max_duration or None),
+            "payload_schema": self.schema.model_json_schema() if self.schema else None,
+            "kind": self.kind,
+            "module": getattr(self.fn, "__module__", None),
+        }
+        body["version"] = hashlib.sha256(
+            json.dumps(body, sort_keys=True, default=str).encode()
+        ).hexdigest()[:16]
+        return body
+
+    # -- payload and output -----------------------------------------------------------
+    def parse_payload(self, payload: Any) -> Any:
+        if self.schema is None or isinstance(payload, self.schema):
+            return payload
+        try:
+            return self.schema.model_validate(payload)
+        except ValidationError as exc:
+            raise PayloadValidationError(
+                self.id,
+                [
+                    {"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]}
+                    for e in exc.errors(include_input=False, include_url=False)
+                ],
+            ) from None
+
+    def parse_output(self, output: Any) -> Any:
+        """Typed output for a parent that awaited this task."""
+        if self.output_schema is None or output is None:
+            return output
+        return self.output_schema.model_validate(output)
+
+    def check_output(self, output: Any) -> Any:
+        if self.output_schema is None or isinstance(output, self.output_schema):
+            return output
+        try:
+            return self.output_schema.model_validate(output)
+        except ValidationError as exc:
+            raise OutputValidationError(
+                f"task {self.id!r} returned invalid output: {exc}"
+            ) from None
+
+    def call(self, payload: Any, ctx: Any) -> Any:
+        return self.fn(payload, ctx) if self._takes_ctx else self.fn(payload)
+
+    # -- triggering (delegates keep this module free of store code) ---------------------
+    def trigger(self, payload: Any = None, **options: Any) -> Any:
+        from .trigger import trigger_task
+
+        return trigger_task(self, payload, **options)
+
+    def batch_trigger(self, items: list[dict[str, Any]], **options: Any) -> Any:
+        from .trigger import batch_trigger_task
+
+        return batch_trigger_task(self, items, **options)
+
+    def trigger_and_wait(self, payload: Any = None, **options: Any) -> Any:
+        from .waits import trigger_and_wait
+
+        return trigger_and_wait(self, payload, **options)
+
+    def batch_trigger_and_wait(self, items: list[dict[str, Any]], **options: Any) -> Any:
+        from .waits import batch_trigger_and_wait
+
+        return batch_trigger_and_wait(self, items, **options)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Call the function directly (unit tests of task code)."""
+        return self.fn(*args, **kwargs)
+
+
+def _takes_ctx(fn: Callable[..., Any]) -> bool:
+    try:
+        params = [
+            p
+            for p in inspect.signature(fn).parameters.values()
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        ]
+    except (TypeError, ValueError):
+        return False
+    return len(params) >= 2
+
+
+def _output_model(fn: Callable[..., Any]) -> type[BaseModel] | None:
+    try:
+        ann = inspect.get_annotations(fn, eval_str=True).get("return")
+    except Exception:
+        return None
+    return ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
+
+
+def register(t: Task[Any]) -> Task[Any]:
+    existing = _REGISTRY.get(t.id)
+    if (
+        existing is not None
+        and existing.fn is not t.fn
+        and (
+            getattr(existing.fn, "__qualname__", None) != getattr(t.fn, "__qualname__", None)
+            or getattr(existing.fn, "__module__", None) != getattr(t.fn, "__module__", None)
+        )
+    ):
+        raise ValueError(f"task id {t.id!r} is already defined by {existing.fn!r}")
+    _REGISTRY[t.id] = t
+    return t
+
+
+def task(
+    id: str,
+    *,
+    machine: str = machines.DEFAULT_MACHINE,
+    queue: str | None = None,
+    retry: RetryOptions | None = None,
+    max_duration: float | None = None,
+    on_start: Hook | None = None,
+    on_success: Hook | None = None,
+    on_failure: Hook | None = None,
+    on_complete: Hook | None = None,
+    cleanup: Hook | None = None,
+) -> Callable[[Callable[..., Any]], Task[Any]]:
+    """Declare a task. ``fn(payload)`` or ``fn(payload, ctx)``; returns JSON-able output."""
+
+    def wrap(fn: Callable[..., Any]) -> Task[Any]:
+        return register(
+            Task(
+                id=id,
+                fn=fn,
+                machine=machine,
+                queue=queue,
+                retry=retry or RetryOptions(),
+                max_duration=max_duration,
+                on_start=on_start,
+                on_success=on_success,
+                on_failure=on_failure,
+                on_complete=on_complete,
+                cleanup=cleanup,
+                output_schema=_output_model(fn),
+            )
+        )
+
+    return wrap
+
+
+def schema_task(
+    id: str,
+    *,
+    schema: type[BaseModel],
+    output_schema: type[BaseModel] | None = None,
+    **options: Any,
+) -> Callable[[Callable[..., Any]], Task[Any]]:
+    """A task whose payload is validated by a pydantic model: at trigger time when
+    triggered through the task object, and always before the run (never retried)."""
+
+    def wrap(fn: Callable[..., Any]) -> Task[Any]:
+        t = task(id, **options)(fn)
+        t.schema = schema
+        t.output_schema = output_schema or t.output_schema
+        return t
+
+    return wrap
+
+
+def get_task(task_id: str) -> Task[Any] | None:
+    return _REGISTRY.get(task_id)
+
+
+def all_tasks() -> dict[str, Task[Any]]:
+    return dict(_REGISTRY)
+
+
+def unregister(task_id: str) -> None:
+    """For tests that define throwaway tasks."""
+    _REGISTRY.pop(task_id, None)

@@ -1,0 +1,90 @@
+"""The timer loop: everything that must happen at a time rather than on a message.
+
+Each tick: promote due DELAYED runs, fire due waitpoints (wait.for/until, token timeouts),
+expire runs whose TTL passed unstarted, end attempts whose lease lapsed (crashed workers),
+publish QUEUED runs that have no confirmed message (retries, resumes, lost publishes), and
+requeue WAITING runs whose waitpoint completed without waking them. Any number of loops can
+run at once: each statement is conditional, and publishing locks its rows (SKIP LOCKED).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from datetime import timedelta
+from typing import Any
+
+from .durations import utcnow
+from .retry import backoff_ms
+
+log = logging.getLogger("buster.timer")
+
+
+class TimerLoop:
+    def __init__(self, runtime: Any):
+        self.runtime = runtime
+        self.settings = runtime.settings
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.last_tick_lag = 0.0
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self.run_forever, name="buster-timer", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def run_forever(self) -> None:
+        interval = self.settings.timer_interval_seconds
+        while not self._stop.is_set():
+            started = time.monotonic()
+            try:
+                self.tick()
+            except Exception:
+                log.exception("timer tick failed", extra={"action": "timer_error"})
+            elapsed = time.monotonic() - started
+            self.last_tick_lag = elapsed
+            self._stop.wait(max(0.0, interval - elapsed))
+
+    def tick(self) -> dict[str, int]:
+        store, n = self.runtime.store, self.settings.timer_batch_size
+        counts = {
+            "delayed": store.promote_delayed(n),
+            "waitpoints": store.fire_due_waitpoints(n),
+            "expired": len(store.expire_ttl(n)),
+            "crashed": self._lapsed_leases(n),
+            "orphaned_waits": store.resume_orphaned_waits(n),
+            "stale": store.unpublish_stale(self.settings.stale_queued_seconds, n),
+        }
+        if self.runtime.can_publish:
+            counts["published"] = store.publish_due(
+                n, self.settings.unpublished_grace_seconds, self.runtime.publisher.publish
+            )
+        if any(counts.values()):
+            log.debug("timer tick %s", counts, extra={"action": "timer_tick", **counts})
+        return counts
+
+    def _lapsed_leases(self, limit: int) -> int:
+        store, done = self.runtime.store, 0
+        for run in store.lapsed_leases(limit):
+            policy = run["retry"] or {}
+            max_attempts = run["max_attempts"] or policy.get("max_attempts", 1)
+            final = run["attempt_count"] >= max_attempts
+            delay = backoff_ms(policy, run["attempt_count"]) if policy and not final else 0
+            if store.crash_attempt(
+                run, final=final, retry_at=utcnow() + timedelta(milliseconds=delay)
+            ):
+                done += 1
+                log.warning(
+                    "run %s attempt %s lost its worker %s: %s",
+                    run["id"],
+                    run["attempt_count"],
+                    run["lease_owner"],
+                    "CRASHED" if final else "requeued",
+                    extra={"run_id": run["id"], "action": "lease_lapsed"},
+                )
+        return done

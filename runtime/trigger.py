@@ -1,0 +1,345 @@
+"""Trigger runs: one row per run (the truth), then a wake-up message per run.
+
+A run row is inserted QUEUED (or DELAYED, or PENDING_VERSION when no worker has registered
+the task yet) in one statement, even for a batch of 1,000; the messages follow in one burst.
+If a publish is lost the timer loop publishes again (``published_at`` stays empty).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from . import ids, secrets
+from .bootstrap import Runtime, get_runtime
+from .context import current
+from .durations import parse_duration, resolve_time, utcnow
+from .engine_json import json_size
+from .errors import InvalidTriggerOptionsError, MetadataTooLargeError
+from .idempotency import IdempotencyKey, create
+from .statuses import RunStatus
+from .task import Task, get_task
+
+_KNOWN_OPTIONS = {
+    "idempotency_key",
+    "idempotency_key_ttl",
+    "delay",
+    "ttl",
+    "tags",
+    "max_attempts",
+    "queue",
+    "metadata",
+    "machine",
+    "max_duration",
+    "concurrency_key",
+    "priority",
+    "version",
+}
+
+
+@dataclass
+class RunHandle:
+    id: str
+    task_identifier: str
+    is_cached: bool = False
+
+    def retrieve(self) -> Any:
+        from .runs import retrieve
+
+        return retrieve(self.id)
+
+
+@dataclass
+class BatchHandle:
+    batch_id: str
+    runs: list[RunHandle] = field(default_factory=list)
+
+    @property
+    def id(self) -> str:
+        return self.batch_id
+
+
+# producers that trigger by id without importing task code read task_definitions; cache it
+_DEF_CACHE: dict[str, tuple[float, Any]] = {}
+_DEF_TTL = 5.0
+
+
+def _definition(rt: Runtime, task_id: str, task: Task[Any] | None) -> dict[str, Any] | None:
+    local = task or get_task(task_id)
+    if local is not None:
+        return local.definition(rt.settings)
+    hit = _DEF_CACHE.get(task_id)
+    if hit and time.monotonic() - hit[0] < _DEF_TTL:
+        return hit[1]
+    row = rt.store.task_definition(task_id)
+    value = dict(row) if row is not None else None
+    if value is not None:
+        _DEF_CACHE[task_id] = (time.monotonic(), value)
+    return value
+
+
+def _check_options(options: dict[str, Any]) -> None:
+    unknown = set(options) - _KNOWN_OPTIONS
+    if unknown:
+        raise InvalidTriggerOptionsError(
+            f"unknown trigger option(s): {', '.join(sorted(unknown))}; "
+            f"allowed: {', '.join(sorted(_KNOWN_OPTIONS))}"
+        )
+
+
+def _tags(rt: Runtime, tags: Any) -> list[str]:
+    if tags is None:
+        return []
+    if isinstance(tags, str):
+        tags = [tags]
+    tags = list(dict.fromkeys(tags))
+    s = rt.settings
+    if len(tags) > s.max_tags:
+        raise InvalidTriggerOptionsError(
+            f"a run can have at most {s.max_tags} tags, got {len(tags)}"
+        )
+    for tag in tags:
+        if not isinstance(tag, str) or not 1 <= len(tag) <= s.max_tag_length:
+            raise InvalidTriggerOptionsError(
+                f"tags must be strings of 1–{s.max_tag_length} characters, got {tag!r}"
+            )
+    return tags
+
+
+def build_row(
+    rt: Runtime,
+    task_id: str,
+    payload: Any,
+    options: dict[str, Any],
+    task: Task[Any] | None,
+    *,
+    batch_id: str | None = None,
+    trigger_function: str = "trigger",
+    now: Any = None,
+) -> dict[str, Any]:
+    _check_options(options)
+    now = now or utcnow()
+    definition = _definition(rt, task_id, task)
+    if task is not None and task.schema is not None:
+        payload = task.parse_payload(payload)  # validation at trigger time, like schemaTask
+    encoded = secrets.encode(payload, rt.encryption_key)
+    if json_size(encoded) > rt.settings.max_payload_bytes:
+        raise InvalidTriggerOptionsError(
+            f"payload is larger than the {rt.settings.max_payload_bytes} byte limit"
+        )
+    meta = secrets.safe_json(options.get("metadata") or {})
+    if json_size(meta) > rt.settings.metadata_max_bytes:
+        raise MetadataTooLargeError(
+            f"metadata is larger than the {rt.settings.metadata_max_bytes} byte limit"
+        )
+    try:
+        delay_until = resolve_time(options.get("delay"))
+        ttl = parse_duration(options.get("ttl"))
+        key_ttl = parse_duration(options.get("idempotency_key_ttl"))
+        max_duration = parse_duration(options.get("max_duration"))
+    except ValueError as exc:
+        raise InvalidTriggerOptionsError(str(exc)) from None
+    max_attempts = options.get("max_attempts")
+    if max_attempts is not None and (not isinstance(max_attempts, int) or max_attempts < 1):
+        raise InvalidTriggerOptionsError("max_attempts must be an integer ≥ 1")
+    machine = options.get("machine") or (definition or {}).get("machine")
+    if machine is not None:
+        from .machines import PRESETS
+
+        if machine not in PRESETS:
+            raise InvalidTriggerOptionsError(f"unknown machine preset {machine!r}")
+    queue = options.get("queue") or (definition or {}).get("queue")
+    if options.get("machine") and not options.get("queue") and task is not None:
+        from .machines import queue_for
+
+        queue = task.queue or queue_for(machine, rt.settings.default_queue, rt.settings.large_queue)
+    status = RunStatus.QUEUED
+    if definition is None:
+        status = RunStatus.PENDING_VERSION
+    elif delay_until is not None and delay_until > now:
+        status = RunStatus.DELAYED
+    key = options.get("idempotency_key")
+    hashed: IdempotencyKey | None = None
+    if key is not None:
+        hashed = key if isinstance(key, IdempotencyKey) else create(key)
+    parent = current()
+    run_id = ids.run_id()
+    retry = (definition or {}).get("retry")
+    row = {
+        "id": run_id,
+        "task_identifier": task_id,
+        "status": status.value,
+        "queue": queue,
+        "machine": machine,
+        "task_version": (definition or {}).get("version"),
+        "payload": encoded,
+        "metadata": meta,
+        "tags": _tags(rt, options.get("tags")),
+        "idempotency_key": str(hashed) if hashed is not None else None,
+        "idempotency_key_user": hashed.user_key if hashed is not None else None,
+        "idempotency_key_scope": hashed.scope if hashed is not None else None,
+        "idempotency_key_expires_at": now
+        + timedelta(
+            seconds=key_ttl
+            if key_ttl is not None
+            else rt.settings.default_idempotency_key_ttl_seconds
+        )
+        if hashed is not None
+        else None,
+        "parent_id": parent.run_id if parent else None,
+        "root_id": (parent.run["root_id"] or parent.run_id) if parent else None,
+        "batch_id": batch_id,
+        "depth": (parent.run["depth"] + 1) if parent else 0,
+        "trigger_function": trigger_function,
+        "max_attempts": max_attempts or (retry or {}).get("max_attempts"),
+        "retry": retry,
+        "max_duration": max_duration or (definition or {}).get("max_duration"),
+        "ttl_seconds": ttl,
+        "created_at": now,
+        "updated_at": now,
+        "available_at": delay_until if status == RunStatus.DELAYED else now,
+        "delay_until": delay_until,
+        # TTL counts from enqueue: for a delayed run, from its delay
+        "expires_at": (
+            (delay_until if status == RunStatus.DELAYED else now) + timedelta(seconds=ttl)
+        )
+        if ttl
+        else None,
+    }
+    return row
+
+
+def insert_and_publish(rt: Runtime, rows: list[dict[str, Any]]) -> list[RunHandle]:
+    """Insert rows (one statement); rows whose idempotency key is taken return the existing
+    run (``is_cached``) unless its key expired, in which case the key is released and the
+    row inserted after all."""
+    inserted = rt.store.insert_runs(rows)
+    handles: dict[str, RunHandle] = {}
+    conflicted = [r for r in rows if r["id"] not in inserted]
+    for _ in range(3):
+        if not conflicted:
+            break
+        retry_rows = []
+        by_task: dict[str, list[dict[str, Any]]] = {}
+        for r in conflicted:
+            by_task.setdefault(r["task_identifier"], []).append(r)
+        for task_id, group in by_task.items():
+            existing = rt.store.find_by_idempotency_keys(
+                task_id, [r["idempotency_key"] for r in group]
+            )
+            for r in group:
+                old = existing.get(r["idempotency_key"])
+                exp = old["idempotency_key_expires_at"] if old is not None else None
+                if old is not None and (exp is None or exp > utcnow()):
+                    handles[r["id"]] = RunHandle(old["id"], task_id, is_cached=True)
+                elif old is not None:
+                    rt.store.release_idempotency_key(old["id"], r["idempotency_key"])
+                    retry_rows.append(r)
+                else:  # the holder released it meanwhile
+                    retry_rows.append(r)
+        new = rt.store.insert_runs(retry_rows) if retry_rows else set()
+        inserted |= new
+        conflicted = [r for r in retry_rows if r["id"] not in new]
+    for r in conflicted:
+        raise InvalidTriggerOptionsError(
+            f"could not resolve idempotency key for task {r['task_identifier']!r}"
+        )
+    to_publish = [
+        (r["id"], r["queue"])
+        for r in rows
+        if r["id"] in inserted and r["status"] == RunStatus.QUEUED
+    ]
+    if to_publish and rt.can_publish:
+        rt.store.mark_published(rt.publisher.publish(to_publish))
+    out = []
+    for r in rows:
+        out.append(handles.get(r["id"]) or RunHandle(r["id"], r["task_identifier"]))
+    return out
+
+
+def trigger_task(task: Task[Any] | str, payload: Any = None, **options: Any) -> RunHandle:
+    rt = get_runtime()
+    task_obj = task if isinstance(task, Task) else None
+    task_id = task.id if isinstance(task, Task) else task
+    row = build_row(rt, task_id, payload, options, task_obj)
+    return insert_and_publish(rt, [row])[0]
+
+
+def batch_trigger_task(
+    task: Task[Any] | str,
+    items: list[dict[str, Any]],
+    *,
+    idempotency_key: str | None = None,
+    **batch_options: Any,
+) -> BatchHandle:
+    """Items are ``{"payload": …, "options": {…}}`` (or plain payloads). A batch-level
+    idempotency key applies per item with the item's index appended."""
+    rt = get_runtime()
+    if not items:
+        raise InvalidTriggerOptionsError("a batch needs at least one item")
+    if len(items) > rt.settings.max_batch_size:
+        raise InvalidTriggerOptionsError(
+            f"a batch holds at most {rt.settings.max_batch_size} items, got {len(items)}"
+        )
+    task_obj = task if isinstance(task, Task) else None
+    task_id = task.id if isinstance(task, Task) else task
+    batch_id = ids.new_id("batch")
+    rows, now = [], utcnow()
+    for index, item in enumerate(items):
+        payload, opts = _item(item)
+        opts = {**batch_options, **opts}
+        if idempotency_key is not None and "idempotency_key" not in opts:
+            base = (
+                idempotency_key.user_key
+                if isinstance(idempotency_key, IdempotencyKey)
+                else idempotency_key
+            )
+            opts["idempotency_key"] = create([base, str(index)])
+        rows.append(
+            build_row(
+                rt,
+                task_id,
+                payload,
+                opts,
+                task_obj,
+                batch_id=batch_id,
+                trigger_function="batch_trigger",
+                now=now,
+            )
+        )
+    return BatchHandle(batch_id, insert_and_publish(rt, rows))
+
+
+def _item(item: Any) -> tuple[Any, dict[str, Any]]:
+    if isinstance(item, dict) and "payload" in item and set(item) <= {"payload", "options"}:
+        return item["payload"], dict(item.get("options") or {})
+    return item, {}
+
+
+class _Tasks:
+    """``tasks.trigger("id", payload)`` etc. for code that does not import the task."""
+
+    @staticmethod
+    def trigger(task_id: str, payload: Any = None, **options: Any) -> RunHandle:
+        return trigger_task(task_id, payload, **options)
+
+    @staticmethod
+    def batch_trigger(task_id: str, items: list[dict[str, Any]], **options: Any) -> BatchHandle:
+        return batch_trigger_task(task_id, items, **options)
+
+    @staticmethod
+    def trigger_and_wait(task_id: str, payload: Any = None, **options: Any) -> Any:
+        from .waits import trigger_and_wait
+
+        return trigger_and_wait(task_id, payload, **options)
+
+    @staticmethod
+    def batch_trigger_and_wait(task_id: str, items: list[dict[str, Any]], **options: Any) -> Any:
+        from .waits import batch_trigger_and_wait
+
+        return batch_trigger_and_wait(task_id, items, **options)
+
+
+tasks = _Tasks()
