@@ -59,9 +59,10 @@ def configure(
         if _runtime is not None:
             _runtime.close()
             _runtime = None
-        settings = settings or Settings(**overrides)
-        if overrides and settings is not None:
-            settings = settings.model_copy(update=overrides)
+        if settings is None:
+            settings = Settings(**overrides)
+        elif overrides:
+            settings = Settings(**{**settings.model_dump(), **overrides})
         engine = build_engine(settings.store_url())
         if settings.auto_migrate if migrate is None else migrate:
             from .migrate import upgrade

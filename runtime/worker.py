@@ -81,6 +81,9 @@ class WorkerProcess:
     def start(self) -> None:
         rt = self.runtime
         rt.local_consumer = True
+        from .logs import install_capture
+
+        install_capture()  # Python logging inside a run lands in the run's log too
         sync_task_definitions(rt)
         rt.broker.add_middleware(self.lifecycle)
         declare_run_actor(rt.broker, self._actor, self.queues)
@@ -133,7 +136,11 @@ class WorkerProcess:
         timeout = self.runtime.settings.shutdown_timeout_seconds if timeout is None else timeout
         if self.worker is None:
             return
-        self.worker.pause()
+        # Worker threads stop taking messages; running ones go on. Consumers stay connected
+        # so the running attempts' acks still reach RabbitMQ (Dramatiq's pause() would also
+        # pause consumers, which drops the connection and redelivers everything unacked).
+        for child in self.worker.workers:
+            child.pause()
         deadline = time.monotonic() + timeout
         while self.executor.running_ids() and time.monotonic() < deadline:
             time.sleep(0.05)

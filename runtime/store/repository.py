@@ -282,7 +282,19 @@ class Store:
             if logs:
                 conn.execute(insert(t.run_logs), list(logs))
             if not done:
-                return False
+                # canceled while executing: the row is final already; close our attempt
+                done = conn.execute(
+                    update(t.runs)
+                    .where(r.id == run["id"], r.status == RunStatus.CANCELED,
+                           r.lease_owner == owner, r.attempt_count == attempt)
+                    .values(lease_owner=None, lease_expires_at=None, updated_at=now,
+                            execution_ms=r.execution_ms + execution_ms)
+                ).rowcount == 1
+                if done:
+                    status = RunStatus.CANCELED
+                    attempt_status = "CANCELED"
+                else:
+                    return False
             if status != RunStatus.WAITING:
                 conn.execute(
                     insert(t.run_attempts).values(

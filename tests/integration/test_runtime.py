@@ -1,0 +1,243 @@
+"""The task runtime end to end on both tiers: SQLite + in-process broker, and real
+Postgres + RabbitMQ (the ``env`` fixture runs every test on each)."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+
+from runtime import RunStatus, runs, tasks
+from runtime.errors import InvalidTriggerOptionsError, PayloadValidationError
+from tests import tasks as t
+from tests.helpers import wait_final, wait_for
+
+
+def test_run_goes_queued_executing_completed_with_output_logs_metadata(env: Any, worker: Any):
+    handle = tasks.trigger("t-logs", {"x": 1}, tags=["org:1", "user:2"])
+    run = wait_final(handle.id)
+    assert run.status == RunStatus.COMPLETED
+    assert run.output == {"ok": True}
+    assert run.attempt_count == 1 and len(run.attempts) == 1
+    assert run.attempts[0].status == "COMPLETED"
+    assert run.started_at is not None and run.finished_at >= run.started_at
+    assert run.metadata == {"progress": 0.5, "n": 1, "items": ["a", "b"]}
+    assert run.tags == ["org:1", "user:2"]
+    lines = runs.logs(run.id)
+    messages = [(r["level"], r["message"]) for r in lines]
+    assert ("info", "hello from the task") in messages
+    assert ("warn", "careful") in messages
+    assert ("warn", "python logging is captured too") in messages
+    assert next(r for r in lines if r["message"] == "hello from the task")["attributes"] == {
+        "answer": 42}
+
+
+def test_retries_follow_backoff_then_complete_and_hooks_fire(env: Any, worker: Any,
+                                                            tmp_path: Path):
+    trace = tmp_path / "trace"
+    run = wait_final(t.flaky.trigger({"fail_times": 2, "trace": str(trace)}).id)
+    assert run.status == RunStatus.COMPLETED and run.output == {"attempt": 3}
+    lines = t.read_trace(trace)
+    times = [float(x.split(":")[2]) for x in lines if x.startswith("attempt:")]
+    assert len(times) == 3
+    # min 200 ms × 2^(n-1), no jitter: ≥ 200 ms then ≥ 400 ms between attempts
+    assert times[1] - times[0] >= 0.2 and times[2] - times[1] >= 0.4
+    assert [a.status for a in run.attempts] == ["FAILED", "FAILED", "COMPLETED"]
+    assert lines.count("on_start:1") == 1 and not any(x.startswith("on_start:2") for x in lines)
+    assert [x for x in lines if x.startswith("cleanup")] == ["cleanup:1", "cleanup:2", "cleanup:3"]
+    assert "on_success:3" in lines and not any(x.startswith("on_failure") for x in lines)
+    assert [x for x in lines if x.startswith("on_complete")] == ["on_complete:3"]
+
+
+def test_retries_exhausted_fail_once_with_on_failure_after_last_attempt(env: Any, worker: Any,
+                                                                       tmp_path: Path):
+    trace = tmp_path / "trace"
+    run = wait_final(t.flaky.trigger({"fail_times": 9, "trace": str(trace)}).id)
+    assert run.status == RunStatus.FAILED and run.attempt_count == 3
+    assert "boom on attempt 3" in run.error["message"]
+    lines = t.read_trace(trace)
+    assert [x for x in lines if x.startswith("on_failure")] == ["on_failure:3"]
+    assert [x for x in lines if x.startswith("on_complete")] == ["on_complete:3"]
+
+
+def test_abort_stops_at_attempt_one(env: Any, worker: Any, tmp_path: Path):
+    trace = tmp_path / "trace"
+    run = wait_final(tasks.trigger("t-abort", {"trace": str(trace)}).id)
+    assert run.status == RunStatus.FAILED and run.attempt_count == 1
+    assert run.error["type"] == "AbortTaskRunError"
+    assert t.read_trace(trace) == ["attempt:1", "on_failure:1", "on_complete:1"]
+
+
+def test_schema_task_validates_at_trigger_and_before_the_run(env: Any, worker: Any):
+    with pytest.raises(PayloadValidationError) as info:
+        t.schema.trigger({"name": "x", "count": -1})
+    assert "count" in str(info.value)
+    # by id there is no trigger-time validation: the run fails with the field error, no retry
+    run = wait_final(tasks.trigger("t-schema", {"name": "x", "count": "many"}).id)
+    assert run.status == RunStatus.FAILED and run.attempt_count == 1
+    assert run.error["code"] == "TASK_PAYLOAD_PARSED_ERROR"
+    assert run.error["errors"][0]["loc"] == ["count"]
+    ok = wait_final(t.schema.trigger({"name": "ada", "count": 2}).id)
+    assert ok.output == {"greeting": "hello ada", "count": 2}
+
+
+def test_secret_payload_field_never_stored_or_logged_in_plain_text(env: Any, worker: Any):
+    from runtime import get_runtime
+
+    payload = t.SchemaPayload(name="n", count=1, credentials=t.Credentials(
+        user="bob", password=SecretStr("hunter2-very-secret")))
+    run = wait_final(t.schema.trigger(payload).id)
+    assert run.status == RunStatus.COMPLETED
+    assert run.payload["credentials"]["password"] == "**********"
+    logs = runs.logs(run.id)
+    got = next(r for r in logs if r["message"] == "got credentials")["attributes"]
+    assert got["password_length"] == len("hunter2-very-secret")  # the worker saw the secret
+    engine = get_runtime().store.engine
+    from sqlalchemy import text
+
+    with engine.connect() as conn:
+        for table in ("runs", "run_logs", "run_attempts"):
+            dump = json.dumps([list(r) for r in conn.execute(text(f"SELECT * FROM {table}"))],
+                              default=str)
+            assert "hunter2" not in dump, table
+
+
+def test_max_duration_times_out_without_retry(env: Any, worker: Any, tmp_path: Path):
+    trace = tmp_path / "trace"
+    run = wait_final(tasks.trigger("t-timeout", {"trace": str(trace)}).id)
+    assert run.status == RunStatus.TIMED_OUT and run.attempt_count == 1
+    assert run.error["code"] == "MAX_DURATION_EXCEEDED"
+    assert t.read_trace(trace) == ["attempt:1", "on_complete:1"]
+
+
+def test_unknown_task_waits_in_pending_version_until_a_worker_has_it(env: Any, worker: Any):
+    from runtime.task import get_task, register
+
+    handle = tasks.trigger("t-late", {"v": 1})
+    time.sleep(0.3)
+    assert runs.retrieve(handle.id).status == RunStatus.PENDING_VERSION
+    register(type(get_task("t-echo"))(id="t-late", fn=lambda p: {"late": p["v"]}))
+    try:
+        from runtime import get_runtime
+        from runtime.worker import sync_task_definitions
+
+        sync_task_definitions(get_runtime())  # what a worker with the task does at boot
+        run = wait_final(handle.id)
+        assert run.status == RunStatus.COMPLETED and run.output == {"late": 1}
+    finally:
+        from runtime.task import unregister
+
+        unregister("t-late")
+
+
+def test_cancel_queued_run_never_starts(env: Any, tmp_path: Path):
+    trace = tmp_path / "trace"
+    handle = tasks.trigger("t-slow", {"seconds": 0.1, "trace": str(trace)}, delay="30s")
+    assert runs.retrieve(handle.id).status == RunStatus.DELAYED
+    assert runs.cancel(handle.id) == [handle.id]
+    assert runs.retrieve(handle.id).status == RunStatus.CANCELED
+    assert runs.cancel(handle.id) == []  # already final: nothing changes
+    assert not trace.exists()
+
+
+def test_cancel_executing_run_stops_it(env: Any, worker: Any, tmp_path: Path):
+    trace = tmp_path / "trace"
+    handle = tasks.trigger("t-slow", {"seconds": 30, "trace": str(trace)})
+    wait_for(lambda: runs.retrieve(handle.id).status == RunStatus.EXECUTING)
+    runs.cancel(handle.id)
+    run = wait_for(lambda: (r := runs.retrieve(handle.id)).attempts and r, timeout=10)
+    assert run.status == RunStatus.CANCELED
+    assert run.attempts[0].status == "CANCELED"
+    assert "done:1" not in t.read_trace(trace)
+    assert "on_complete:1" in t.read_trace(trace)
+
+
+def test_delay_starts_no_sooner_than_asked(env: Any, worker: Any):
+    handle = tasks.trigger("t-echo", {"a": 1}, delay="2s")
+    created = runs.retrieve(handle.id)
+    assert created.status == RunStatus.DELAYED
+    run = wait_final(handle.id)
+    assert (run.started_at - created.created_at).total_seconds() >= 2.0
+
+
+def test_ttl_expires_when_no_worker_runs(env: Any):
+    from runtime.timer import TimerLoop
+    from runtime import get_runtime
+
+    handle = tasks.trigger("t-echo", {"a": 1}, ttl="1s")
+    timer = TimerLoop(get_runtime())
+    timer.start()
+    try:
+        run = wait_final(handle.id, timeout=10)
+    finally:
+        timer.stop()
+    assert run.status == RunStatus.EXPIRED and run.started_at is None
+
+
+def test_idempotency_key_returns_existing_run_and_is_released_on_failure(env: Any,
+                                                                        worker: Any):
+    a = tasks.trigger("t-echo", {"n": 1}, idempotency_key="k1")
+    b = tasks.trigger("t-echo", {"n": 2}, idempotency_key="k1")
+    assert b.id == a.id and b.is_cached
+    wait_final(a.id)
+    assert tasks.trigger("t-echo", {}, idempotency_key="k1").id == a.id  # COMPLETED keeps it
+    f1 = tasks.trigger("t-abort", {}, idempotency_key="k2")
+    assert wait_final(f1.id).status == RunStatus.FAILED
+    f2 = tasks.trigger("t-abort", {}, idempotency_key="k2")
+    assert f2.id != f1.id and not f2.is_cached
+    # a key past its TTL makes a new run
+    c1 = tasks.trigger("t-echo", {}, idempotency_key="k3", idempotency_key_ttl="1s")
+    time.sleep(1.1)
+    c2 = tasks.trigger("t-echo", {}, idempotency_key="k3", idempotency_key_ttl="1s")
+    assert c2.id != c1.id
+
+
+def test_batch_trigger_makes_runs_in_one_batch(env: Any, worker: Any):
+    batch = tasks.batch_trigger("t-echo", [{"payload": {"i": i}} for i in range(50)])
+    assert len(batch.runs) == 50
+    done = [wait_final(h.id) for h in batch.runs]
+    assert [r.output["echo"]["i"] for r in done] == list(range(50))
+    assert {r.batch_id for r in done} == {batch.batch_id}
+    page = runs.list(batch=batch.batch_id, limit=20)
+    assert len(page) == 20 and page.next_cursor
+    rest = runs.list(batch=batch.batch_id, limit=100, cursor=page.next_cursor)
+    assert len(rest) == 30 and {r.id for r in page} | {r.id for r in rest} == {
+        h.id for h in batch.runs}
+
+
+def test_runs_list_filters(env: Any, worker: Any):
+    a = tasks.trigger("t-echo", {}, tags=["team:a"])
+    b = tasks.trigger("t-abort", {}, tags=["team:b"])
+    wait_final(a.id), wait_final(b.id)
+    assert [r.id for r in runs.list(tag="team:a")] == [a.id]
+    assert [r.id for r in runs.list(status="FAILED", task="t-abort")] == [b.id]
+    assert {r.id for r in runs.list(period="1h")} >= {a.id, b.id}
+
+
+def test_trigger_options_are_validated(env: Any):
+    with pytest.raises(InvalidTriggerOptionsError, match="at most 10 tags"):
+        tasks.trigger("t-echo", {}, tags=[f"t{i}" for i in range(11)])
+    with pytest.raises(InvalidTriggerOptionsError, match="invalid duration"):
+        tasks.trigger("t-echo", {}, delay="soon")
+    with pytest.raises(InvalidTriggerOptionsError, match="unknown trigger option"):
+        tasks.trigger("t-echo", {}, retries=3)
+    with pytest.raises(InvalidTriggerOptionsError, match="at most"):
+        tasks.batch_trigger("t-echo", [{}] * 1001)
+
+
+def test_metadata_limit_gives_clear_error(env: Any, worker: Any):
+    run = wait_final(tasks.trigger("t-big-metadata", {}).id)
+    assert run.output["error"] == "MetadataTooLargeError"
+    assert "262144" in run.output["message"]
+
+
+def test_replay_makes_a_new_run_with_same_payload(env: Any, worker: Any):
+    first = wait_final(tasks.trigger("t-abort", {"x": 1}).id)
+    again = runs.replay(first.id)
+    run = wait_final(again.id)
+    assert run.id != first.id and run.payload == {"x": 1}
+    assert runs.retrieve(run.id).replayed_from == first.id

@@ -1,0 +1,214 @@
+"""Tasks the tests run, importable by worker subprocesses as ``tests.tasks``.
+
+Side effects the tests count (attempts, hook calls, step bodies) are appended to a trace
+file named in the payload, so they are visible across processes.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, SecretStr
+
+from runtime import (
+    AbortTaskRunError,
+    RetryOptions,
+    logger,
+    metadata,
+    schema_task,
+    task,
+    wait,
+)
+
+pylog = logging.getLogger("tests.tasks")
+
+
+def trace(payload: Any, line: str) -> None:
+    path = payload.get("trace") if isinstance(payload, dict) else getattr(payload, "trace", None)
+    if path:
+        with open(path, "a") as fh:
+            fh.write(line + "\n")
+
+
+def read_trace(path: Path) -> list[str]:
+    return path.read_text().splitlines() if path.exists() else []
+
+
+@task(id="t-echo")
+def echo(payload: Any) -> Any:
+    return {"echo": payload}
+
+
+def _hook(name: str) -> Any:
+    def hook(payload: Any, ctx: Any) -> None:
+        trace(payload, f"{name}:{ctx.attempt['number']}")
+
+    hook.__name__ = name
+    return hook
+
+
+@task(
+    id="t-flaky",
+    retry=RetryOptions(max_attempts=3, factor=2, min_timeout_ms=200, max_timeout_ms=5000,
+                       randomize=False),
+    on_start=_hook("on_start"),
+    on_success=_hook("on_success"),
+    on_failure=_hook("on_failure"),
+    on_complete=_hook("on_complete"),
+    cleanup=_hook("cleanup"),
+)
+def flaky(payload: dict, ctx: Any) -> dict:
+    attempt = ctx.attempt["number"]
+    trace(payload, f"attempt:{attempt}:{time.time()}")
+    if attempt <= payload.get("fail_times", 0):
+        raise RuntimeError(f"boom on attempt {attempt}")
+    return {"attempt": attempt}
+
+
+@task(id="t-abort", retry=RetryOptions(max_attempts=5, min_timeout_ms=10),
+      on_failure=_hook("on_failure"), on_complete=_hook("on_complete"))
+def abort(payload: dict, ctx: Any) -> None:
+    trace(payload, f"attempt:{ctx.attempt['number']}")
+    raise AbortTaskRunError("stop right there")
+
+
+class Credentials(BaseModel):
+    user: str
+    password: SecretStr
+
+
+class SchemaPayload(BaseModel):
+    name: str
+    count: int = Field(ge=0)
+    credentials: Credentials | None = None
+
+
+class SchemaOutput(BaseModel):
+    greeting: str
+    count: int
+
+
+@schema_task(id="t-schema", schema=SchemaPayload, retry=RetryOptions(max_attempts=3))
+def schema(payload: SchemaPayload) -> SchemaOutput:
+    if payload.credentials is not None:
+        # the secret arrives decrypted in the worker; log only a safe derivative
+        logger.info("got credentials", user=payload.credentials.user,
+                    password=payload.credentials.password,
+                    password_length=len(payload.credentials.password.get_secret_value()))
+    return SchemaOutput(greeting=f"hello {payload.name}", count=payload.count)
+
+
+@task(id="t-slow", max_duration=300, retry=RetryOptions(max_attempts=3, min_timeout_ms=100,
+                                                         randomize=False),
+      on_complete=_hook("on_complete"))
+def slow(payload: dict, ctx: Any) -> dict:
+    trace(payload, f"start:{ctx.attempt['number']}")
+    deadline = time.monotonic() + payload.get("seconds", 1)
+    while time.monotonic() < deadline:
+        time.sleep(0.02)
+        if payload.get("chatty"):
+            logger.debug("tick")
+    trace(payload, f"done:{ctx.attempt['number']}")
+    return {"slept": payload.get("seconds", 1)}
+
+
+@task(id="t-timeout", max_duration=1, retry=RetryOptions(max_attempts=3),
+      on_complete=_hook("on_complete"))
+def timeout(payload: dict, ctx: Any) -> None:
+    trace(payload, f"attempt:{ctx.attempt['number']}")
+    while True:
+        time.sleep(0.01)
+
+
+@task(id="t-large", machine="large-1x")
+def large(payload: dict) -> dict:
+    return {"ran": "large"}
+
+
+@task(id="t-logs")
+def logs(payload: dict) -> dict:
+    logger.info("hello from the task", answer=42)
+    logger.warn("careful")
+    pylog.warning("python logging is captured too")
+    metadata.set("progress", 0.5).increment("n", 2).append("items", "a")
+    metadata.append("items", "b")
+    metadata.decrement("n", 1)
+    return {"ok": True}
+
+
+@task(id="t-big-metadata")
+def big_metadata(payload: dict) -> dict:
+    try:
+        metadata.set("blob", "x" * 300_000)
+    except Exception as exc:
+        return {"error": type(exc).__name__, "message": str(exc)}
+    return {"error": None}
+
+
+# ----------------------------------------------------------------------- waits
+@task(id="t-wait")
+def waiter(payload: dict) -> dict:
+    trace(payload, "before")
+    n = wait.step("side-effect", lambda: (trace(payload, "step-body"), 7)[1])
+    wait.for_(seconds=payload.get("seconds", 10))
+    trace(payload, "after")
+    return {"n": n}
+
+
+@task(id="t-child", retry=RetryOptions(max_attempts=1))
+def child(payload: dict) -> dict:
+    if payload.get("fail"):
+        raise ValueError(f"child {payload.get('i')} failed on purpose")
+    return {"i": payload.get("i"), "double": 2 * payload.get("i", 0)}
+
+
+@task(id="t-parent")
+def parent(payload: dict) -> dict:
+    trace(payload, "parent-start")
+    res = child.trigger_and_wait({"i": 1, "fail": payload.get("fail", False)})
+    if payload.get("unwrap"):
+        return {"value": res.unwrap()}
+    return {"ok": res.ok, "output": res.output, "error": res.error}
+
+
+@task(id="t-batch-parent")
+def batch_parent(payload: dict) -> dict:
+    results = child.batch_trigger_and_wait([{"payload": {"i": i}} for i in range(payload["n"])])
+    return {"outputs": [r.output["i"] for r in results], "ok": all(r.ok for r in results)}
+
+
+@task(id="t-nondeterministic")
+def nondeterministic(payload: dict) -> dict:
+    # first execution: triggers t-child; after the marker file exists: t-echo instead
+    marker = Path(payload["marker"])
+    if marker.exists():
+        echo.trigger_and_wait({"x": 1})
+    else:
+        marker.write_text("1")
+        child.trigger_and_wait({"i": 1})
+    return {}
+
+
+@task(id="t-token")
+def token_waiter(payload: dict) -> dict:
+    token = wait.create_token(timeout=payload.get("timeout", "1h"))
+    trace(payload, f"token:{token.id}")
+    res = wait.for_token(token)
+    return {"ok": res.ok, "output": res.output, "error": res.error}
+
+
+@task(id="t-concurrent-wait")
+def concurrent_wait(payload: dict) -> dict:
+    from concurrent.futures import ThreadPoolExecutor
+    import contextvars
+
+    ctx = contextvars.copy_context()
+    with ThreadPoolExecutor(2) as pool:
+        f1 = pool.submit(ctx.copy().run, wait.for_, seconds=30)
+        f2 = pool.submit(ctx.copy().run, wait.for_, seconds=30)
+        f1.result()
+        f2.result()
+    return {}
