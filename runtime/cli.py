@@ -37,7 +37,7 @@ def _modules(args: argparse.Namespace) -> list[str]:
 def cmd_worker(args: argparse.Namespace) -> int:
     from .worker import run_worker
 
-    queues = [q for part in args.queues for q in part.split(",") if q]
+    queues = [q for part in (args.queues or ["default"]) for q in part.split(",") if q]
     return run_worker(queues, args.processes, args.threads, not args.no_timer, _modules(args))
 
 
@@ -237,7 +237,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     w = sub.add_parser("worker", help="consume queues and run tasks")
-    w.add_argument("--queues", "-Q", nargs="+", default=["default"])
+    w.add_argument("--queues", "-Q", action="append", default=None,
+                   help="queue to consume; repeat or comma-separate (default: default)")
     w.add_argument(
         "-p",
         "--processes",
