@@ -168,7 +168,8 @@ def child(payload: dict) -> dict:
 @task(id="t-parent")
 def parent(payload: dict) -> dict:
     trace(payload, "parent-start")
-    res = child.trigger_and_wait({"i": 1, "fail": payload.get("fail", False)})
+    opts = {"queue": payload["child_queue"]} if payload.get("child_queue") else {}
+    res = child.trigger_and_wait({"i": 1, "fail": payload.get("fail", False)}, **opts)
     if payload.get("unwrap"):
         return {"value": res.unwrap()}
     return {"ok": res.ok, "output": res.output, "error": res.error}
