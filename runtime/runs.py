@@ -228,7 +228,7 @@ def list(  # noqa: A001 - the public name is runs.list, as in Trigger.dev
     )
 
 
-def cancel(run_id: Any) -> list[str]:
+def cancel(run_id: Any) -> builtins.list[str]:
     """Cancel a run (and its unfinished children); returns the ids canceled. Canceling a
     finished run changes nothing and returns []."""
     rid = _id(run_id)
@@ -281,7 +281,7 @@ def poll(run_id: Any, *, poll_interval: float = 1.0, timeout: float | None = Non
         time.sleep(poll_interval)
 
 
-def logs(run_id: Any, level: str | None = None) -> list[dict[str, Any]]:
+def logs(run_id: Any, level: str | None = None) -> builtins.list[dict[str, Any]]:
     return [dict(r) for r in get_runtime().store.logs(_id(run_id), level)]
 
 

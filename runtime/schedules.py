@@ -65,7 +65,7 @@ def scheduled_task(
 def sync_declarative_schedules(runtime: Any) -> None:
     """Upsert the declarative schedules of the tasks in this process. Schedules of tasks
     this process serves but no longer declare are deactivated."""
-    from sqlalchemy import select, update
+    from sqlalchemy import select, true, update
 
     from .store import tables as t
 
@@ -92,7 +92,7 @@ def sync_declarative_schedules(runtime: Any) -> None:
                 select(t.schedules.c.id).where(
                     t.schedules.c.type == "DECLARATIVE",
                     t.schedules.c.task_identifier.in_(list(local)),
-                    t.schedules.c.task_identifier.not_in(list(wanted)) if wanted else True,
+                    t.schedules.c.task_identifier.not_in(list(wanted)) if wanted else true(),
                     t.schedules.c.active.is_(True),
                 )
             )

@@ -154,7 +154,9 @@ def build_row(
     if options.get("machine") and not options.get("queue") and task is not None:
         from .machines import queue_for
 
-        queue = task.queue or queue_for(machine, rt.settings.default_queue, rt.settings.large_queue)
+        queue = task.queue or queue_for(
+            str(machine), rt.settings.default_queue, rt.settings.large_queue
+        )
     status = RunStatus.QUEUED
     if definition is None:
         status = RunStatus.PENDING_VERSION
@@ -203,7 +205,7 @@ def build_row(
         "delay_until": delay_until,
         # TTL counts from enqueue: for a delayed run, from its delay
         "expires_at": (
-            (delay_until if status == RunStatus.DELAYED else now) + timedelta(seconds=ttl)
+            ((delay_until or now) if status == RunStatus.DELAYED else now) + timedelta(seconds=ttl)
         )
         if ttl
         else None,

@@ -400,7 +400,7 @@ def step(name: str, fn: Callable[[], T]) -> T:
     rc.check_interrupts()
     rec = _record(rc, "step", name)
     if rec is not None:
-        return rec["result"]  # type: ignore[no-any-return]
+        return rec["result"]  # type: ignore[no-any-return,unused-ignore]
     value = fn()
     row = _step_row(rc, "step", name, result=secrets.safe_json(value))
     rc.executor.store.record_step(row)

@@ -8,7 +8,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -117,23 +116,46 @@ class Env:
         env["BUSTER_TASK_MODULES"] = "tests.tasks"
         return env
 
-    def start_worker(self, queues: list[str] | None = None, threads: int = 4,
-                     processes: int = 1, timer: bool = True, **extra: Any
-                     ) -> subprocess.Popen[bytes]:
-        cmd = [sys.executable, "-m", "runtime.cli", "worker", "--queues",
-               *(queues or [self.queue]), "-p", str(processes), "-t", str(threads)]
+    def start_worker(
+        self,
+        queues: list[str] | None = None,
+        threads: int = 4,
+        processes: int = 1,
+        timer: bool = True,
+        **extra: Any,
+    ) -> subprocess.Popen[bytes]:
+        cmd = [
+            sys.executable,
+            "-m",
+            "runtime.cli",
+            "worker",
+            "--queues",
+            *(queues or [self.queue]),
+            "-p",
+            str(processes),
+            "-t",
+            str(threads),
+        ]
         if not timer:
             cmd.append("--no-timer")
         log = open(self.tmp / f"worker-{len(self.procs)}.log", "wb")  # noqa: SIM115
-        proc = subprocess.Popen(cmd, env=self.environ(**extra), cwd=ROOT, stdout=log,
-                                stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            cmd, env=self.environ(**extra), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
+        )
         self.procs.append(proc)
         return proc
 
-    def cli(self, *args: str, timeout: float = 60, **extra: Any) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "runtime.cli", *args],
-                              env=self.environ(**extra), cwd=ROOT, capture_output=True,
-                              text=True, timeout=timeout)
+    def cli(
+        self, *args: str, timeout: float = 60, **extra: Any
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "runtime.cli", *args],
+            env=self.environ(**extra),
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
 
     def stop_all(self) -> None:
         for p in self.procs:
@@ -148,9 +170,13 @@ class Env:
 
 def _settings(backend: str, tmp: Path, request: pytest.FixtureRequest) -> dict[str, Any]:
     tag = uuid.uuid4().hex[:8]
-    s: dict[str, Any] = {**FAST, "default_queue": f"t{tag}-default",
-                         "large_queue": f"t{tag}-large", "data_dir": str(tmp / "data"),
-                         "encryption_key": "kCCJ9k0vAO3dFeMj6nCS0jzLCYyoXVmK8o0dyRu1Pzc="}
+    s: dict[str, Any] = {
+        **FAST,
+        "default_queue": f"t{tag}-default",
+        "large_queue": f"t{tag}-large",
+        "data_dir": str(tmp / "data"),
+        "encryption_key": "kCCJ9k0vAO3dFeMj6nCS0jzLCYyoXVmK8o0dyRu1Pzc=",
+    }
     if backend == "postgres":
         s["database_url"] = request.getfixturevalue("pg_url")
         s["broker_url"] = request.getfixturevalue("amqp_url")
@@ -183,8 +209,7 @@ def _env(backend: str, request: pytest.FixtureRequest, tmp: Path) -> Iterator[En
     _truncate(rt.store.engine)
     bootstrap.reset()
     if backend == "postgres":
-        _delete_queues(settings["broker_url"], [settings["default_queue"],
-                                                settings["large_queue"]])
+        _delete_queues(settings["broker_url"], [settings["default_queue"], settings["large_queue"]])
 
 
 @pytest.fixture

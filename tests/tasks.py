@@ -52,8 +52,9 @@ def _hook(name: str) -> Any:
 
 @task(
     id="t-flaky",
-    retry=RetryOptions(max_attempts=3, factor=2, min_timeout_ms=200, max_timeout_ms=5000,
-                       randomize=False),
+    retry=RetryOptions(
+        max_attempts=3, factor=2, min_timeout_ms=200, max_timeout_ms=5000, randomize=False
+    ),
     on_start=_hook("on_start"),
     on_success=_hook("on_success"),
     on_failure=_hook("on_failure"),
@@ -68,8 +69,12 @@ def flaky(payload: dict, ctx: Any) -> dict:
     return {"attempt": attempt}
 
 
-@task(id="t-abort", retry=RetryOptions(max_attempts=5, min_timeout_ms=10),
-      on_failure=_hook("on_failure"), on_complete=_hook("on_complete"))
+@task(
+    id="t-abort",
+    retry=RetryOptions(max_attempts=5, min_timeout_ms=10),
+    on_failure=_hook("on_failure"),
+    on_complete=_hook("on_complete"),
+)
 def abort(payload: dict, ctx: Any) -> None:
     trace(payload, f"attempt:{ctx.attempt['number']}")
     raise AbortTaskRunError("stop right there")
@@ -95,15 +100,21 @@ class SchemaOutput(BaseModel):
 def schema(payload: SchemaPayload) -> SchemaOutput:
     if payload.credentials is not None:
         # the secret arrives decrypted in the worker; log only a safe derivative
-        logger.info("got credentials", user=payload.credentials.user,
-                    password=payload.credentials.password,
-                    password_length=len(payload.credentials.password.get_secret_value()))
+        logger.info(
+            "got credentials",
+            user=payload.credentials.user,
+            password=payload.credentials.password,
+            password_length=len(payload.credentials.password.get_secret_value()),
+        )
     return SchemaOutput(greeting=f"hello {payload.name}", count=payload.count)
 
 
-@task(id="t-slow", max_duration=300, retry=RetryOptions(max_attempts=3, min_timeout_ms=100,
-                                                         randomize=False),
-      on_complete=_hook("on_complete"))
+@task(
+    id="t-slow",
+    max_duration=300,
+    retry=RetryOptions(max_attempts=3, min_timeout_ms=100, randomize=False),
+    on_complete=_hook("on_complete"),
+)
 def slow(payload: dict, ctx: Any) -> dict:
     trace(payload, f"start:{ctx.attempt['number']}")
     deadline = time.monotonic() + payload.get("seconds", 1)
@@ -115,8 +126,12 @@ def slow(payload: dict, ctx: Any) -> dict:
     return {"slept": payload.get("seconds", 1)}
 
 
-@task(id="t-timeout", max_duration=1, retry=RetryOptions(max_attempts=3),
-      on_complete=_hook("on_complete"))
+@task(
+    id="t-timeout",
+    max_duration=1,
+    retry=RetryOptions(max_attempts=3),
+    on_complete=_hook("on_complete"),
+)
 def timeout(payload: dict, ctx: Any) -> None:
     trace(payload, f"attempt:{ctx.attempt['number']}")
     while True:
@@ -203,8 +218,8 @@ def token_waiter(payload: dict) -> dict:
 
 @task(id="t-concurrent-wait")
 def concurrent_wait(payload: dict) -> dict:
-    from concurrent.futures import ThreadPoolExecutor
     import contextvars
+    from concurrent.futures import ThreadPoolExecutor
 
     ctx = contextvars.copy_context()
     with ThreadPoolExecutor(2) as pool:

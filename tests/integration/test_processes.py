@@ -66,15 +66,17 @@ def _trigger_same_key(args: tuple[dict[str, Any], int]) -> list[str]:
     import runtime
 
     runtime.configure(**settings)
-    return [runtime.tasks.trigger("t-echo", {"i": i}, idempotency_key="same-key").id
-            for i in range(n)]
+    return [
+        runtime.tasks.trigger("t-echo", {"i": i}, idempotency_key="same-key").id for i in range(n)
+    ]
 
 
 def test_50_concurrent_triggers_from_5_processes_make_one_run(pg_env: Any):
     ctx = multiprocessing.get_context("spawn")
     with ctx.Pool(5) as pool:
-        ids = [i for chunk in pool.map(_trigger_same_key, [(pg_env.settings, 10)] * 5)
-               for i in chunk]
+        ids = [
+            i for chunk in pool.map(_trigger_same_key, [(pg_env.settings, 10)] * 5) for i in chunk
+        ]
     assert len(ids) == 50 and len(set(ids)) == 1
     assert len(runs.list(task="t-echo").data) == 1
 
@@ -94,8 +96,11 @@ def test_large_machine_task_runs_only_on_the_large_queue(pg_env: Any):
 def _publish_raw(url: str, queue: str, body: bytes) -> None:
     conn = pika.BlockingConnection(pika.URLParameters(url))
     ch = conn.channel()
-    ch.queue_declare(queue, durable=True, arguments={
-        "x-dead-letter-exchange": "", "x-dead-letter-routing-key": f"{queue}.XQ"})
+    ch.queue_declare(
+        queue,
+        durable=True,
+        arguments={"x-dead-letter-exchange": "", "x-dead-letter-routing-key": f"{queue}.XQ"},
+    )
     ch.basic_publish("", queue, body)
     conn.close()
 
@@ -114,13 +119,39 @@ def test_malformed_messages_are_dead_lettered_and_the_worker_keeps_going(pg_env:
     wait_for(lambda: get_runtime().store.workers_online(5))
     bad = [
         b"not json at all",
-        json.dumps({"queue_name": q, "actor_name": "buster_run", "args": [42], "kwargs": {},
-                    "options": {}, "message_id": "m1", "message_timestamp": 0}).encode(),
-        json.dumps({"queue_name": q, "actor_name": "buster_run", "args": ["run_doesnotexist"],
-                    "kwargs": {}, "options": {}, "message_id": "m2",
-                    "message_timestamp": 0}).encode(),
-        json.dumps({"queue_name": q, "actor_name": "someone_else", "args": [], "kwargs": {},
-                    "options": {}, "message_id": "m3", "message_timestamp": 0}).encode(),
+        json.dumps(
+            {
+                "queue_name": q,
+                "actor_name": "buster_run",
+                "args": [42],
+                "kwargs": {},
+                "options": {},
+                "message_id": "m1",
+                "message_timestamp": 0,
+            }
+        ).encode(),
+        json.dumps(
+            {
+                "queue_name": q,
+                "actor_name": "buster_run",
+                "args": ["run_doesnotexist"],
+                "kwargs": {},
+                "options": {},
+                "message_id": "m2",
+                "message_timestamp": 0,
+            }
+        ).encode(),
+        json.dumps(
+            {
+                "queue_name": q,
+                "actor_name": "someone_else",
+                "args": [],
+                "kwargs": {},
+                "options": {},
+                "message_id": "m3",
+                "message_timestamp": 0,
+            }
+        ).encode(),
     ]
     for body in bad:
         _publish_raw(url, q, body)
@@ -132,14 +163,19 @@ def test_malformed_messages_are_dead_lettered_and_the_worker_keeps_going(pg_env:
 
 
 def test_sigterm_lets_short_runs_finish_and_hands_long_ones_back_uncharged(
-        pg_env: Any, tmp_path: Path):
+    pg_env: Any, tmp_path: Path
+):
     trace = tmp_path / "trace"
     w = pg_env.start_worker(threads=2, shutdown_timeout_seconds=1.0)
     short = tasks.trigger("t-slow", {"seconds": 0.5, "trace": str(trace)})
     long = tasks.trigger("t-slow", {"seconds": 5, "trace": str(trace), "chatty": True})
-    wait_for(lambda: runs.retrieve(long.id).status == RunStatus.EXECUTING
-             and runs.retrieve(short.id).status in (RunStatus.EXECUTING, RunStatus.COMPLETED),
-             timeout=30)
+    wait_for(
+        lambda: (
+            runs.retrieve(long.id).status == RunStatus.EXECUTING
+            and runs.retrieve(short.id).status in (RunStatus.EXECUTING, RunStatus.COMPLETED)
+        ),
+        timeout=30,
+    )
     w.send_signal(signal.SIGTERM)
     assert w.wait(timeout=30) == 0
     assert runs.retrieve(short.id).status == RunStatus.COMPLETED
@@ -154,8 +190,9 @@ def test_secret_not_in_cli_output(pg_env: Any):
     from pydantic import SecretStr
 
     pg_env.start_worker()
-    payload = t.SchemaPayload(name="n", count=1, credentials=t.Credentials(
-        user="u", password=SecretStr("s3cr3t-p4ss")))
+    payload = t.SchemaPayload(
+        name="n", count=1, credentials=t.Credentials(user="u", password=SecretStr("s3cr3t-p4ss"))
+    )
     run = wait_final(t.schema.trigger(payload).id, timeout=60)
     for args in (("runs", "show", run.id), ("runs", "list")):
         res = pg_env.cli(*args)
@@ -177,7 +214,11 @@ def test_bad_json_payload_on_cli_is_a_clear_error(pg_env: Any):
 
 
 def test_worker_with_unimportable_module_fails_clearly(pg_env: Any):
-    res = subprocess.run([sys.executable, "-m", "runtime.cli", "worker", "-Q", pg_env.queue,
-                          "no_such_module_xyz"], env=pg_env.environ(), capture_output=True,
-                         text=True, timeout=60)
+    res = subprocess.run(
+        [sys.executable, "-m", "runtime.cli", "worker", "-Q", pg_env.queue, "no_such_module_xyz"],
+        env=pg_env.environ(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert res.returncode != 0 and "no_such_module_xyz" in res.stderr

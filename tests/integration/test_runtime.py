@@ -33,11 +33,11 @@ def test_run_goes_queued_executing_completed_with_output_logs_metadata(env: Any,
     assert ("warn", "careful") in messages
     assert ("warn", "python logging is captured too") in messages
     assert next(r for r in lines if r["message"] == "hello from the task")["attributes"] == {
-        "answer": 42}
+        "answer": 42
+    }
 
 
-def test_retries_follow_backoff_then_complete_and_hooks_fire(env: Any, worker: Any,
-                                                            tmp_path: Path):
+def test_retries_follow_backoff_then_complete_and_hooks_fire(env: Any, worker: Any, tmp_path: Path):
     trace = tmp_path / "trace"
     run = wait_final(t.flaky.trigger({"fail_times": 2, "trace": str(trace)}).id)
     assert run.status == RunStatus.COMPLETED and run.output == {"attempt": 3}
@@ -53,8 +53,9 @@ def test_retries_follow_backoff_then_complete_and_hooks_fire(env: Any, worker: A
     assert [x for x in lines if x.startswith("on_complete")] == ["on_complete:3"]
 
 
-def test_retries_exhausted_fail_once_with_on_failure_after_last_attempt(env: Any, worker: Any,
-                                                                       tmp_path: Path):
+def test_retries_exhausted_fail_once_with_on_failure_after_last_attempt(
+    env: Any, worker: Any, tmp_path: Path
+):
     trace = tmp_path / "trace"
     run = wait_final(t.flaky.trigger({"fail_times": 9, "trace": str(trace)}).id)
     assert run.status == RunStatus.FAILED and run.attempt_count == 3
@@ -88,8 +89,11 @@ def test_schema_task_validates_at_trigger_and_before_the_run(env: Any, worker: A
 def test_secret_payload_field_never_stored_or_logged_in_plain_text(env: Any, worker: Any):
     from runtime import get_runtime
 
-    payload = t.SchemaPayload(name="n", count=1, credentials=t.Credentials(
-        user="bob", password=SecretStr("hunter2-very-secret")))
+    payload = t.SchemaPayload(
+        name="n",
+        count=1,
+        credentials=t.Credentials(user="bob", password=SecretStr("hunter2-very-secret")),
+    )
     run = wait_final(t.schema.trigger(payload).id)
     assert run.status == RunStatus.COMPLETED
     assert run.payload["credentials"]["password"] == "**********"
@@ -101,8 +105,9 @@ def test_secret_payload_field_never_stored_or_logged_in_plain_text(env: Any, wor
 
     with engine.connect() as conn:
         for table in ("runs", "run_logs", "run_attempts"):
-            dump = json.dumps([list(r) for r in conn.execute(text(f"SELECT * FROM {table}"))],
-                              default=str)
+            dump = json.dumps(
+                [list(r) for r in conn.execute(text(f"SELECT * FROM {table}"))], default=str
+            )
             assert "hunter2" not in dump, table
 
 
@@ -165,8 +170,8 @@ def test_delay_starts_no_sooner_than_asked(env: Any, worker: Any):
 
 
 def test_ttl_expires_when_no_worker_runs(env: Any):
-    from runtime.timer import TimerLoop
     from runtime import get_runtime
+    from runtime.timer import TimerLoop
 
     handle = tasks.trigger("t-echo", {"a": 1}, ttl="1s")
     timer = TimerLoop(get_runtime())
@@ -178,8 +183,7 @@ def test_ttl_expires_when_no_worker_runs(env: Any):
     assert run.status == RunStatus.EXPIRED and run.started_at is None
 
 
-def test_idempotency_key_returns_existing_run_and_is_released_on_failure(env: Any,
-                                                                        worker: Any):
+def test_idempotency_key_returns_existing_run_and_is_released_on_failure(env: Any, worker: Any):
     a = tasks.trigger("t-echo", {"n": 1}, idempotency_key="k1")
     b = tasks.trigger("t-echo", {"n": 2}, idempotency_key="k1")
     assert b.id == a.id and b.is_cached
@@ -206,7 +210,8 @@ def test_batch_trigger_makes_runs_in_one_batch(env: Any, worker: Any):
     assert len(page) == 20 and page.next_cursor
     rest = runs.list(batch=batch.batch_id, limit=100, cursor=page.next_cursor)
     assert len(rest) == 30 and {r.id for r in page} | {r.id for r in rest} == {
-        h.id for h in batch.runs}
+        h.id for h in batch.runs
+    }
 
 
 def test_runs_list_filters(env: Any, worker: Any):

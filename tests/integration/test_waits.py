@@ -30,7 +30,8 @@ def _waitpoints(run_id: str) -> list[Any]:
 
 
 def test_long_wait_suspends_frees_the_thread_and_resumes_on_time(
-        env: Any, one_thread_worker: Any, tmp_path: Path):
+    env: Any, one_thread_worker: Any, tmp_path: Path
+):
     trace = tmp_path / "trace"
     handle = tasks.trigger("t-wait", {"seconds": 30, "trace": str(trace)})
     wait_for(lambda: runs.retrieve(handle.id).status == RunStatus.WAITING)
@@ -72,8 +73,9 @@ def test_batch_trigger_and_wait_returns_results_in_order(env: Any, worker: Any):
     assert run.output == {"outputs": list(range(100)), "ok": True}
 
 
-def test_token_completed_from_another_process_resumes_with_data(env: Any, worker: Any,
-                                                                tmp_path: Path):
+def test_token_completed_from_another_process_resumes_with_data(
+    env: Any, worker: Any, tmp_path: Path
+):
     trace = tmp_path / "trace"
     handle = tasks.trigger("t-token", {"trace": str(trace)})
     wait_for(lambda: runs.retrieve(handle.id).status == RunStatus.WAITING)
@@ -92,10 +94,8 @@ def test_token_timeout_resumes_with_timeout_result(env: Any, worker: Any):
     assert run.output["error"]["type"] == "WAITPOINT_TIMEOUT"
 
 
-def test_non_deterministic_replay_fails_with_clear_error(env: Any, worker: Any,
-                                                         tmp_path: Path):
-    run = wait_final(tasks.trigger("t-nondeterministic",
-                                   {"marker": str(tmp_path / "marker")}).id)
+def test_non_deterministic_replay_fails_with_clear_error(env: Any, worker: Any, tmp_path: Path):
+    run = wait_final(tasks.trigger("t-nondeterministic", {"marker": str(tmp_path / "marker")}).id)
     assert run.status == RunStatus.FAILED and run.attempt_count == 1
     assert run.error["code"] == "NON_DETERMINISTIC_REPLAY"
     assert "t-child" in run.error["message"] and "t-echo" in run.error["message"]
@@ -136,8 +136,11 @@ def test_thousand_waiting_runs_on_two_threads(pg_env: Any):
     try:
         started = time.monotonic()
         batch = tasks.batch_trigger("t-wait", [{"payload": {"seconds": 10}}] * 1000)
-        wait_for(lambda: len(runs.list(batch=batch.batch_id, status="COMPLETED",
-                                       limit=1000)) == 1000, timeout=240, interval=0.5)
+        wait_for(
+            lambda: len(runs.list(batch=batch.batch_id, status="COMPLETED", limit=1000)) == 1000,
+            timeout=240,
+            interval=0.5,
+        )
         elapsed = time.monotonic() - started
     finally:
         wp.stop(timeout=2)

@@ -1,0 +1,167 @@
+"""Benchmark: introspect 1,000 tables x 20 columns on PostgreSQL and MariaDB.
+
+Builds a throwaway database on each server (primary keys, a foreign key per table to the
+previous one, a comment on every table and on one column per table), then times, in the
+same run:
+
+- ours: ``connect(...).introspect()`` (a fresh connection, so connecting is included);
+- baseline: SQLAlchemy's ``inspect(engine)`` reflecting the same tables one by one with
+  ``get_columns``, ``get_pk_constraint``, ``get_foreign_keys`` and ``get_table_comment``.
+
+Targets: ours <= 2 s, and >= 20x faster than the baseline. Run:
+``.venv/bin/python bench/introspect.py [--tables 1000] [--columns 20] [--only postgres]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import psycopg  # noqa: E402
+import pymysql  # noqa: E402
+import sqlalchemy as sa  # noqa: E402
+
+from connectors import connect  # noqa: E402
+
+PG = {"host": os.environ.get("BUSTER_BENCH_PG_HOST", "127.0.0.1"),
+      "port": int(os.environ.get("BUSTER_BENCH_PG_PORT", "5432")),
+      "user": os.environ.get("BUSTER_BENCH_PG_USER", "postgres")}
+MY = {"host": os.environ.get("BUSTER_BENCH_MYSQL_HOST", "127.0.0.1"),
+      "port": int(os.environ.get("BUSTER_BENCH_MYSQL_PORT", "3306")),
+      "user": os.environ.get("BUSTER_BENCH_MYSQL_USER", "root")}
+TYPES = ["integer", "varchar(100)", "numeric(12,2)", "date", "text", "boolean",
+         "bigint", "timestamp"]
+
+
+def table_ddl(i: int, n_cols: int, *, mysql: bool) -> list[str]:
+    cols = ["id integer PRIMARY KEY"]
+    if i > 0:
+        cols.append("prev_id integer")
+    while len(cols) < n_cols:
+        typ = TYPES[len(cols) % len(TYPES)]
+        cols.append(f"c{len(cols)} {'datetime' if mysql and typ == 'timestamp' else typ}")
+    if i > 0:
+        schema = "" if mysql else "bench."
+        cols.append(f"FOREIGN KEY (prev_id) REFERENCES {schema}t{i - 1:04d} (id)")
+    name = f"t{i:04d}"
+    if mysql:
+        cols[-1 if i == 0 else -2] += " COMMENT 'a column comment'"
+        return [f"CREATE TABLE {name} ({', '.join(cols)}) COMMENT 'table {i}'"]
+    return [f"CREATE TABLE bench.{name} ({', '.join(cols)})",
+            f"COMMENT ON TABLE bench.{name} IS 'table {i}'",
+            f"COMMENT ON COLUMN bench.{name}.id IS 'a column comment'"]
+
+
+def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    start = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - start, out
+
+
+def reflect_one_by_one(url: str, schema: str | None, names: list[str]) -> int:
+    engine = sa.create_engine(url)
+    try:
+        insp = sa.inspect(engine)
+        n = 0
+        for name in names:
+            n += len(insp.get_columns(name, schema=schema))
+            insp.get_pk_constraint(name, schema=schema)
+            insp.get_foreign_keys(name, schema=schema)
+            insp.get_table_comment(name, schema=schema)
+        return n
+    finally:
+        engine.dispose()
+
+
+def bench_postgres(n_tables: int, n_cols: int) -> tuple[float, float]:
+    db = f"bj_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(**PG, dbname="postgres", autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{db}"')
+    try:
+        with psycopg.connect(**PG, dbname=db, autocommit=True) as conn:
+            ddl = ["CREATE SCHEMA bench"]
+            for i in range(n_tables):
+                ddl += table_ddl(i, n_cols, mysql=False)
+            conn.execute(";\n".join(ddl))
+            conn.execute("ANALYZE")
+        creds = {"type": "postgres", **PG, "database": db}
+        ours_s, catalog = timed(lambda: _introspect(creds, ["bench"]))
+        _check(catalog, n_tables, n_cols)
+        url = f"postgresql+psycopg://{PG['user']}@{PG['host']}:{PG['port']}/{db}"
+        names = [t.name for t in catalog.tables]
+        base_s, ncols = timed(lambda: reflect_one_by_one(url, "bench", names))
+        assert ncols == n_tables * n_cols, ncols
+        return ours_s, base_s
+    finally:
+        with psycopg.connect(**PG, dbname="postgres", autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+
+
+def bench_mysql(n_tables: int, n_cols: int) -> tuple[float, float]:
+    db = f"bj_bench_{uuid.uuid4().hex[:8]}"
+    admin = pymysql.connect(**MY, autocommit=True)
+    try:
+        with admin.cursor() as cur:
+            cur.execute(f"CREATE DATABASE `{db}`")
+            cur.execute(f"USE `{db}`")
+            for i in range(n_tables):
+                for stmt in table_ddl(i, n_cols, mysql=True):
+                    cur.execute(stmt)
+        creds = {"type": "mysql", **MY, "database": db}
+        ours_s, catalog = timed(lambda: _introspect(creds, None))
+        _check(catalog, n_tables, n_cols)
+        url = f"mysql+pymysql://{MY['user']}@{MY['host']}:{MY['port']}/{db}"
+        names = [t.name for t in catalog.tables]
+        base_s, ncols = timed(lambda: reflect_one_by_one(url, None, names))
+        assert ncols == n_tables * n_cols, ncols
+        return ours_s, base_s
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS `{db}`")
+        admin.close()
+
+
+def _introspect(creds: dict[str, Any], schemas: list[str] | None) -> Any:
+    with connect(creds) as conn:
+        return conn.introspect({"schemas": schemas} if schemas else None)
+
+
+def _check(catalog: Any, n_tables: int, n_cols: int) -> None:
+    """The timing only counts if the catalog is complete."""
+    assert len(catalog.tables) == n_tables, len(catalog.tables)
+    assert sum(len(t.columns) for t in catalog.tables) == n_tables * n_cols
+    assert all(t.primary_key == ["id"] and t.comment for t in catalog.tables)
+    assert sum(len(t.foreign_keys) for t in catalog.tables) == n_tables - 1
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="introspection benchmark")
+    parser.add_argument("--tables", type=int, default=1000)
+    parser.add_argument("--columns", type=int, default=20)
+    parser.add_argument("--only", choices=["postgres", "mysql"])
+    args = parser.parse_args()
+    runs = {"postgres": bench_postgres, "mysql": bench_mysql}
+    failed = False
+    for name, fn in runs.items():
+        if args.only and name != args.only:
+            continue
+        ours, base = fn(args.tables, args.columns)
+        ratio = base / ours
+        ok = ours <= 2.0 and ratio >= 20
+        failed |= not ok
+        print(f"{name:9s} {args.tables} tables x {args.columns} cols: ours {ours:.3f} s, "
+              f"sqlalchemy one-by-one {base:.3f} s, ratio {ratio:.1f}x "
+              f"[{'ok' if ok else 'MISSED target <=2 s and >=20x'}]", flush=True)
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()

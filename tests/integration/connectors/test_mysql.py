@@ -1,0 +1,202 @@
+"""MySQL connector over the wire: PyMySQL against the real MariaDB server."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from connectors import (
+    AuthenticationError,
+    ConnectionFailedError,
+    DatabaseNotFoundError,
+    QueryTimeoutError,
+    ReadOnlyViolationError,
+    connect,
+)
+from tests.integration.connectors.conftest import MYSQL_HOST, closed_tcp_port, mysql_admin
+
+pytestmark = pytest.mark.integration
+
+
+def _processes(database: str) -> list[tuple[int, str, str]]:
+    with mysql_admin() as admin, admin.cursor() as cur:
+        cur.execute(
+            "SELECT ID, COMMAND, COALESCE(INFO, '') FROM information_schema.PROCESSLIST "
+            "WHERE DB = %s", [database])
+        return [(int(i), str(c), str(q)) for i, c, q in cur.fetchall()]
+
+
+def test_test_connection_reports_version(mysql_credentials: dict[str, Any]) -> None:
+    with connect(mysql_credentials) as conn:
+        info = conn.test_connection()
+    assert info.server_version and "MariaDB" in info.server_version
+
+
+def test_introspect_tables_views_keys_comments(mysql_credentials: dict[str, Any]) -> None:
+    db = mysql_credentials["database"]
+    with connect(mysql_credentials) as conn:
+        catalog = conn.introspect()
+    assert [d.name for d in catalog.databases] == [db]
+    assert {t.name: t.kind for t in catalog.tables} == {
+        "customers": "table", "orders": "table", "order_lines": "table",
+        "shipments": "table", "big_orders": "view"}
+
+    customers = catalog.table(db, "customers")
+    assert (customers.database, customers.schema) == (db, db)
+    assert customers.comment == "People who buy"
+    assert customers.primary_key == ["id"]
+    assert customers.row_count == 50
+    assert customers.size_bytes and customers.size_bytes > 0
+    assert [c.position for c in customers.columns] == list(range(1, 10))
+    email = customers.column("email")
+    assert (email.data_type, email.max_length, email.nullable, email.comment) == (
+        "varchar(120)", 120, False, "Login email")
+    balance = customers.column("balance")
+    assert (balance.data_type, balance.precision, balance.scale) == ("decimal(12,2)", 12, 2)
+    assert customers.column("country").default == "'US'"
+    assert customers.column("balance").default is None
+    assert customers.column("last_seen").data_type == "datetime(3)"
+
+    [fk] = catalog.table(db, "orders").foreign_keys
+    assert (fk.name, fk.columns, fk.referenced_schema, fk.referenced_table,
+            fk.referenced_columns) == ("fk_orders_customer", ["customer_id"], db,
+                                       "customers", ["id"])
+    assert catalog.table(db, "order_lines").primary_key == ["order_id", "line_no"]
+    [composite] = catalog.table(db, "shipments").foreign_keys
+    assert composite.columns == ["order_id", "line_no"]
+    assert composite.referenced_columns == ["order_id", "line_no"]
+
+    view = catalog.table(db, "big_orders")
+    assert view.comment is None and view.row_count is None
+    assert view.view_definition and "100" in view.view_definition
+    assert catalog.counts()["columns"] == 9 + 4 + 4 + 3 + 2
+
+
+def test_introspect_filters(mysql_credentials: dict[str, Any]) -> None:
+    db = mysql_credentials["database"]
+    with connect(mysql_credentials) as conn:
+        only = conn.introspect({"tables": ["order*"], "exclude_tables": ["order_lines"]})
+        none = conn.introspect({"databases": ["bj_nothing_matches_*"]})
+        by_pattern = conn.introspect({"databases": [db[:-3] + "*"], "tables": ["shipments"]})
+    assert [t.name for t in only.tables] == ["orders"]
+    assert none.tables == [] and none.databases == []
+    assert [t.name for t in by_pattern.tables] == ["shipments"]
+
+
+def test_query_max_rows_and_normalised_values(mysql_credentials: dict[str, Any]) -> None:
+    sql = ("SELECT id, email, balance, signed_up, last_seen, avatar, vip "
+           "FROM customers WHERE id <= %s ORDER BY id")
+    with connect(mysql_credentials) as conn:
+        page = conn.query(sql, [10], max_rows=3)
+        # The connection was dropped rather than drained; the next query reconnects.
+        exact = conn.query(sql, [3], max_rows=3)
+        empty = conn.query("SELECT id FROM customers WHERE id < 0")
+    assert [c.name for c in page.columns] == ["id", "email", "balance", "signed_up",
+                                              "last_seen", "avatar", "vip"]
+    assert [c.type for c in page.columns][:4] == ["long", "var_string", "newdecimal", "date"]
+    assert page.row_count == 3 and page.has_more_rows is True
+    assert exact.row_count == 3 and exact.has_more_rows is False
+    assert empty.rows == [] and empty.has_more_rows is False
+    assert page.rows[0] == [1, "user1@example.com", "1.25", "2024-01-02",
+                            "2024-01-01T01:00:00", "AQI=", 0]
+
+
+def test_write_is_refused_by_the_server(mysql_credentials: dict[str, Any]) -> None:
+    with connect(mysql_credentials) as conn:
+        with pytest.raises(ReadOnlyViolationError):
+            conn.query("INSERT INTO orders VALUES (9999, 1, 1, NULL)")
+        with pytest.raises(ReadOnlyViolationError):
+            conn.query("CREATE TABLE nope (a int)")
+        assert conn.query("SELECT count(*) FROM orders").rows == [[120]]
+
+
+def test_sleep_is_stopped_by_the_server(mysql_credentials: dict[str, Any]) -> None:
+    db = mysql_credentials["database"]
+    with connect(mysql_credentials) as conn:
+        start = time.monotonic()
+        with pytest.raises(QueryTimeoutError) as err:
+            conn.query("SELECT SLEEP(30)", timeout_s=0.5)
+        assert time.monotonic() - start < 3
+        assert err.value.code == "QUERY_TIMEOUT"
+        procs = _processes(db)
+        assert len(procs) == 1 and procs[0][1] == "Sleep"  # idle, not running SLEEP(30)
+        assert conn.query("SELECT 1").rows == [[1]]
+
+
+def test_benchmark_is_stopped_by_the_server(mysql_credentials: dict[str, Any]) -> None:
+    # 10^10 rounds of MD5 would take many minutes. MariaDB cuts BENCHMARK() short at
+    # max_statement_time and returns 0 rather than raising.
+    db = mysql_credentials["database"]
+    with connect(mysql_credentials) as conn:
+        start = time.monotonic()
+        conn.query("SELECT BENCHMARK(10000000000, MD5('x'))", timeout_s=0.5)
+        assert time.monotonic() - start < 3
+        assert not [p for p in _processes(db) if "BENCHMARK" in p[2]]
+
+
+def test_close_ends_the_server_session(mysql_credentials: dict[str, Any]) -> None:
+    db = mysql_credentials["database"]
+    conn = connect(mysql_credentials)
+    assert _processes(db) == []
+    conn.query("SELECT 1")
+    assert len(_processes(db)) == 1
+    conn.close()
+    deadline = time.monotonic() + 2  # the server reaps the thread just after COM_QUIT
+    while _processes(db) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert _processes(db) == []
+    with connect(mysql_credentials) as ctx:
+        ctx.query("SELECT 1")
+        assert len(_processes(db)) == 1
+    while _processes(db) and time.monotonic() < deadline + 2:
+        time.sleep(0.02)
+    assert _processes(db) == []
+
+
+def test_wrong_password(mysql_credentials: dict[str, Any],
+                        mysql_password_user: tuple[str, str]) -> None:
+    user, _ = mysql_password_user
+    secret = "Wr0ng-Secret-Value-123"
+    creds = {**mysql_credentials, "user": user, "password": secret}
+    with pytest.raises(AuthenticationError) as err:
+        connect(creds).test_connection()
+    assert err.value.code == "AUTH_FAILED" and err.value.retryable is False
+    assert "Access denied" in str(err.value)
+    assert secret not in str(err.value) and secret not in repr(err.value)
+    assert err.value.__cause__ is not None
+
+
+def test_right_password(mysql_credentials: dict[str, Any],
+                        mysql_password_user: tuple[str, str]) -> None:
+    user, password = mysql_password_user
+    with connect({**mysql_credentials, "user": user, "password": password}) as conn:
+        assert conn.query("SELECT count(*) FROM customers").rows == [[50]]
+
+
+def test_unreachable_host_fails_fast(mysql_credentials: dict[str, Any]) -> None:
+    creds = {**mysql_credentials, "host": MYSQL_HOST, "port": closed_tcp_port(),
+             "password": "Hidden-Pass-42"}
+    start = time.monotonic()
+    with pytest.raises(ConnectionFailedError) as err:
+        connect(creds).test_connection()
+    assert time.monotonic() - start < 3
+    assert err.value.code == "HOST_UNREACHABLE" and err.value.retryable is True
+    assert "Hidden-Pass-42" not in str(err.value)
+
+
+def test_missing_database(mysql_credentials: dict[str, Any]) -> None:
+    creds = {**mysql_credentials, "database": "bj_no_such_db"}
+    with pytest.raises(DatabaseNotFoundError) as err:
+        connect(creds).test_connection()
+    assert "bj_no_such_db" in str(err.value)
+
+
+def test_profile_columns(mysql_credentials: dict[str, Any]) -> None:
+    db = mysql_credentials["database"]
+    with connect(mysql_credentials) as conn:
+        catalog = conn.introspect({"tables": ["orders"]}, profile=True, profile_sample_rows=30)
+    total = catalog.table(db, "orders").column("total").profile
+    assert total is not None and 0 < total.sample_size <= 30
+    assert total.null_count == 0 and len(total.sample_values) <= 20
