@@ -302,7 +302,30 @@ def build_parser() -> argparse.ArgumentParser:
     tk.add_argument("--data", help="JSON, or @file")
     tk.add_argument("--timeout")
     tk.set_defaults(fn=cmd_tokens)
+    _register_extensions(sub)
     return p
+
+
+#: modules that add their own subcommands with ``register(subparsers)`` (skipped if absent)
+EXTENSIONS = (
+    "runtime.schedules_cli",  # buster-jobs schedules …
+    "actors.introspect_data.cli",  # buster-jobs datasources …
+    "agent.cli",
+    "dashboard.cli",  # buster-jobs dashboard, apikeys …
+)
+
+
+def _register_extensions(sub: Any) -> None:
+    import importlib
+
+    for name in EXTENSIONS:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name is not None and name.startswith(exc.name):
+                continue  # that area is not installed / not built yet
+            raise
+        module.register(sub)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,6 +1,8 @@
 """Alembic migrations, run programmatically (``buster-jobs migrate`` or auto on first use).
 
 Several processes may start at once: on Postgres an advisory lock makes them take turns.
+Each area (runtime, schedules, catalog, agent, dashboard) may add its own revision branch
+off ``0001``; ``heads`` applies all of them.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ def alembic_config(engine: Engine) -> Config:
     return cfg
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
+def upgrade(engine: Engine, revision: str = "heads") -> None:
     with engine.connect() as conn:
         if engine.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _LOCK_KEY})
