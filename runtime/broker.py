@@ -19,6 +19,8 @@ from dramatiq.middleware import Middleware, ShutdownNotifications
 log = logging.getLogger("buster.broker")
 
 ACTOR_NAME = "buster_run"
+#: runs that ended outside a worker get their on_complete hook through this actor
+HOOK_ACTOR_NAME = "buster_hook"
 
 
 class BrokerUnavailableError(Exception):
@@ -41,20 +43,29 @@ def build_broker(amqp_url: str | None, middleware: Sequence[Middleware] = ()) ->
 
 
 def declare_run_actor(
-    broker: dramatiq.Broker, fn: Callable[[str], None], queues: Sequence[str]
+    broker: dramatiq.Broker,
+    fn: Callable[[str], None],
+    queues: Sequence[str],
+    hook_fn: Callable[[str], None] | None = None,
 ) -> None:
     """One actor serves every queue; each queue is declared so workers can consume it."""
-    if ACTOR_NAME not in broker.actors:
-        dramatiq.Actor(
-            fn, broker=broker, actor_name=ACTOR_NAME, queue_name=queues[0], priority=0, options={}
-        )
+    for name, func in ((ACTOR_NAME, fn), (HOOK_ACTOR_NAME, hook_fn)):
+        if func is not None and name not in broker.actors:
+            dramatiq.Actor(
+                func,
+                broker=broker,
+                actor_name=name,
+                queue_name=queues[0],
+                priority=0,
+                options={},
+            )
     for q in queues:
         broker.declare_queue(q)
 
 
-def make_message(run_id: str, queue: str) -> dramatiq.Message[Any]:
+def make_message(run_id: str, queue: str, actor: str = ACTOR_NAME) -> dramatiq.Message[Any]:
     return dramatiq.Message(
-        queue_name=queue, actor_name=ACTOR_NAME, args=(run_id,), kwargs={}, options={}
+        queue_name=queue, actor_name=actor, args=(run_id,), kwargs={}, options={}
     )
 
 
@@ -65,14 +76,17 @@ class Publisher:
         self.broker = broker
         self._declared: set[str] = set(broker.get_declared_queues())
 
-    def publish(self, items: Sequence[tuple[str, str]]) -> list[str]:
+    def publish_hooks(self, items: Sequence[tuple[str, str]]) -> list[str]:
+        return self.publish(items, actor=HOOK_ACTOR_NAME)
+
+    def publish(self, items: Sequence[tuple[str, str]], actor: str = ACTOR_NAME) -> list[str]:
         sent: list[str] = []
         for run_id, queue in items:
             try:
                 if queue not in self._declared:
                     self.broker.declare_queue(queue)
                     self._declared.add(queue)
-                self.broker.enqueue(make_message(run_id, queue))
+                self.broker.enqueue(make_message(run_id, queue, actor))
                 sent.append(run_id)
             except Exception as exc:
                 # the run stays unpublished; the timer loop publishes it again

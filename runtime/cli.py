@@ -237,8 +237,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     w = sub.add_parser("worker", help="consume queues and run tasks")
-    w.add_argument("--queues", "-Q", action="append", default=None,
-                   help="queue to consume; repeat or comma-separate (default: default)")
+    w.add_argument(
+        "--queues",
+        "-Q",
+        action="append",
+        default=None,
+        help="queue to consume; repeat or comma-separate (default: default)",
+    )
     w.add_argument(
         "-p",
         "--processes",

@@ -191,6 +191,28 @@ class Executor:
         for rc in contexts:
             self._interrupt(rc, WorkerShutdown)
 
+    def run_detached_on_complete(self, run_id: str) -> None:
+        run = self.store.get_run(run_id)
+        task = get_task(run["task_identifier"]) if run is not None else None
+        if run is None or task is None or task.on_complete is None:
+            return
+        try:
+            payload = secrets.decode(run["payload"], self.runtime.encryption_key)
+            payload = task.parse_payload(payload)
+        except Exception:  # the hook still learns the outcome, with the raw payload
+            payload = run["payload"]
+        result = {"ok": False, "status": run["status"], "output": None, "error": run["error"]}
+        try:
+            call_hook(
+                task.on_complete, payload=payload, ctx=self._task_context(run, task), result=result
+            )
+        except Exception:
+            log.exception(
+                "on_complete hook of run %s failed",
+                run_id,
+                extra={"run_id": run_id, "action": "hook_failed"},
+            )
+
     # ------------------------------------------------------------------ one attempt
     def execute(self, run: Any) -> Outcome:
         task = get_task(run["task_identifier"])

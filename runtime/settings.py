@@ -69,6 +69,23 @@ class Settings(BaseSettings):
     #: A published QUEUED run nobody claimed (message lost) is republished after this long.
     stale_queued_seconds: float = 600.0
 
+    # --- schedules (the scheduler process) ---------------------------------------------
+    #: Seconds between the scheduler's cheap "did any schedule change?" checks. On SQLite
+    #: this is how a change is noticed; on Postgres LISTEN/NOTIFY is instant and this is
+    #: the safety net for a dropped listener connection.
+    schedule_poll_seconds: float = 2.0
+    #: A tick missed by at most this many seconds still fires, once (a scheduler that was
+    #: down, or fell behind). Older ticks are skipped: never a backlog storm.
+    schedule_misfire_grace_seconds: float = 300.0
+    #: Fires are written (fire rows + runs) in batches of up to this many rows, so 10,000
+    #: schedules on one minute cost ~10 transactions, not 10,000.
+    schedule_fire_batch_size: int = 1000
+    #: How long the fire writer waits for more ticks to fill a batch before writing.
+    schedule_fire_linger_seconds: float = 0.02
+    #: TEST ONLY: accept a 6-field cron with a leading seconds field, so tests can run an
+    #: every-second schedule instead of waiting for minutes. Never set in production.
+    test_only_cron_seconds_field: bool = False
+
     # --- worker --------------------------------------------------------------------------
     #: Seconds a stopping worker lets running attempts finish before handing them back.
     shutdown_timeout_seconds: float = 30.0

@@ -64,6 +64,7 @@ class TimerLoop:
             counts["published"] = store.publish_due(
                 n, self.settings.unpublished_grace_seconds, self.runtime.publisher.publish
             )
+            counts["hooks"] = store.publish_pending_hooks(n, self.runtime.publisher.publish_hooks)
         if any(counts.values()):
             log.debug("timer tick %s", counts, extra={"action": "timer_tick", **counts})
         return counts

@@ -86,7 +86,7 @@ class WorkerProcess:
         install_capture()  # Python logging inside a run lands in the run's log too
         sync_task_definitions(rt)
         rt.broker.add_middleware(self.lifecycle)
-        declare_run_actor(rt.broker, self._actor, self.queues)
+        declare_run_actor(rt.broker, self._actor, self.queues, self._hook_actor)
         self.executor.start()
         self.worker = dramatiq.Worker(
             rt.broker, queues=set(self.queues), worker_threads=self.threads, worker_timeout=100
@@ -114,6 +114,10 @@ class WorkerProcess:
         if run is None or run["id"] != run_id:  # pragma: no cover - middleware guarantees it
             return
         self.lifecycle.record(self.executor.execute(run))
+
+    def _hook_actor(self, run_id: str) -> None:
+        """on_complete for a run that ended outside a worker (canceled, expired, crashed)."""
+        self.executor.run_detached_on_complete(run_id)
 
     def _presence_loop(self) -> None:
         row = {

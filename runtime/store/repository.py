@@ -283,13 +283,24 @@ class Store:
                 conn.execute(insert(t.run_logs), list(logs))
             if not done:
                 # canceled while executing: the row is final already; close our attempt
-                done = conn.execute(
-                    update(t.runs)
-                    .where(r.id == run["id"], r.status == RunStatus.CANCELED,
-                           r.lease_owner == owner, r.attempt_count == attempt)
-                    .values(lease_owner=None, lease_expires_at=None, updated_at=now,
-                            execution_ms=r.execution_ms + execution_ms)
-                ).rowcount == 1
+                done = (
+                    conn.execute(
+                        update(t.runs)
+                        .where(
+                            r.id == run["id"],
+                            r.status == RunStatus.CANCELED,
+                            r.lease_owner == owner,
+                            r.attempt_count == attempt,
+                        )
+                        .values(
+                            lease_owner=None,
+                            lease_expires_at=None,
+                            updated_at=now,
+                            execution_ms=r.execution_ms + execution_ms,
+                        )
+                    ).rowcount
+                    == 1
+                )
                 if done:
                     status = RunStatus.CANCELED
                     attempt_status = "CANCELED"
@@ -479,7 +490,8 @@ class Store:
                             finished_at=now,
                             updated_at=now,
                             error=error,
-                            on_complete_pending=True,
+                            # an executing attempt runs on_complete itself when it stops
+                            on_complete_pending=t.runs.c.status != RunStatus.EXECUTING,
                         )
                         .returning(t.runs.c.id)
                     ).scalars()
@@ -682,6 +694,25 @@ class Store:
                 if final and run["resume_parent_on_completion"]:
                     self._on_child_final(conn, run, now)
         return ok
+
+    def publish_pending_hooks(self, limit: int, publish: Any) -> int:
+        """Runs that became final outside a worker (canceled while queued or waiting,
+        expired, crashed) still owe their task's on_complete hook: send each to a worker of
+        its queue. At most once: the flag is cleared with the publish."""
+        r = t.runs.c
+        with self.engine.begin() as conn:
+            rows = conn.execute(
+                select(r.id, r.queue)
+                .where(r.on_complete_pending.is_(True), r.queue.is_not(None))
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            ).all()
+            if not rows:
+                return 0
+            sent = publish([(row[0], row[1]) for row in rows])
+            if sent:
+                conn.execute(update(t.runs).where(r.id.in_(sent)).values(on_complete_pending=False))
+            return len(sent)
 
     # ------------------------------------------------------------------ waitpoints
     def create_waitpoint(self, row: dict[str, Any], conn: Connection | None = None) -> None:

@@ -167,6 +167,13 @@ Index(
     ),
 )
 
+Index(
+    "ix_runs_hooks_pending",
+    runs.c.id,
+    postgresql_where=text("on_complete_pending"),
+    sqlite_where=text("on_complete_pending"),
+)
+
 run_tags = Table(
     "run_tags",
     metadata,
@@ -291,4 +298,126 @@ data_sources = Table(
     Column("credentials", LargeBinary, nullable=False),  # Fernet-encrypted JSON
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# ----------------------------------------------------------------------------------------
+# dashboard / HTTP API (dashboard/): API keys, two-phase batches, request idempotency
+# ----------------------------------------------------------------------------------------
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(48), primary_key=True),
+    Column("name", String(128), nullable=False),
+    # sha256 of the key: a leaked table does not leak usable keys (keys are long and random,
+    # so a plain hash is enough; no slow KDF needed)
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("prefix", String(16), nullable=False),  # shown in listings to tell keys apart
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime),
+    Column("last_used_at", UTCDateTime),
+)
+
+api_batches = Table(
+    "api_batches",
+    metadata,
+    Column("id", String(48), primary_key=True),
+    Column("run_count", Integer, nullable=False),
+    Column("task_identifiers", Json),
+    # the SDK's per-call x-trigger-request-idempotency-key: a retried create makes no 2nd batch
+    Column("request_key", String(128), unique=True),
+    Column("idempotency_key", String(2048), unique=True),
+    Column("idempotency_key_user", String(2048)),
+    Column("sealed", Boolean, nullable=False, server_default=text("false")),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("sealed_at", UTCDateTime),
+)
+
+api_batch_items = Table(
+    "api_batch_items",
+    metadata,
+    # (batch, index) is the dedupe key: the SDK re-sends the whole NDJSON stream on retry
+    Column("batch_id", String(48), primary_key=True),
+    Column("item_index", Integer, primary_key=True),
+    Column("run_id", String(40)),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+api_requests = Table(
+    "api_requests",
+    metadata,
+    # a claimed request key; the response is stored once the first request finished, so a
+    # retried request (same x-trigger-request-idempotency-key) replays it instead of acting
+    Column("scope", String(200), primary_key=True),
+    Column("request_key", String(128), primary_key=True),
+    Column("status_code", Integer),
+    Column("body", Json),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+Index("ix_api_requests_created", api_requests.c.created_at)
+
+# --------------------------------------------------------------------------------------
+# Data sources and introspected catalogs (area: introspect-data / runtime.datasources).
+# A catalog is stored as a snapshot: one row per snapshot plus one row per table. Each
+# table row keeps the whole Table (columns, keys, profiles) as JSON *text*, so loading a
+# 10,000-table catalog is one SELECT and one pydantic ``model_validate_json`` pass (no
+# per-row JSON parsing in Python). A snapshot is written ``staged`` (invisible to readers)
+# and flipped to ``current`` in one transaction; the partial unique index guarantees one
+# current snapshot per source. The previous one is kept as ``previous`` until the next
+# publish, so a reader that looked up the old snapshot id a moment earlier still finds it.
+catalog_snapshots = Table(
+    "catalog_snapshots",
+    metadata,
+    Column("id", String(48), primary_key=True),
+    Column(
+        "source_id",
+        String(48),
+        ForeignKey("data_sources.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("status", String(16), nullable=False),  # staged | current | previous
+    Column("warehouse_type", String(32), nullable=False),
+    Column("introspected_at", UTCDateTime, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("published_at", UTCDateTime),
+    Column("run_id", String(40)),  # the introspect-data run that produced it, if any
+    Column("table_count", Integer, nullable=False),
+    Column("counts", Json, nullable=False),
+    Column("databases", Json, nullable=False),
+    Column("schemas", Json, nullable=False),
+)
+Index("ix_catalog_snapshots_source", catalog_snapshots.c.source_id, catalog_snapshots.c.status)
+Index(
+    "ux_catalog_snapshots_current",
+    catalog_snapshots.c.source_id,
+    unique=True,
+    postgresql_where=text("status = 'current'"),
+    sqlite_where=text("status = 'current'"),
+)
+
+catalog_tables = Table(
+    "catalog_tables",
+    metadata,
+    Column(
+        "snapshot_id",
+        String(48),
+        ForeignKey("catalog_snapshots.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("position", Integer, primary_key=True),  # order of the introspected catalog
+    Column("database_name", String(256), nullable=False),
+    Column("schema_name", String(256), nullable=False),
+    Column("name", String(256), nullable=False),
+    Column("kind", String(24), nullable=False),
+    Column("comment", Text),
+    # lower-cased names, comments and sample values: a LIKE over it finds tables by content
+    Column("search_text", Text, nullable=False),
+    Column("doc", Text, nullable=False),  # connectors.Table as JSON text
+)
+Index(
+    "ix_catalog_tables_name",
+    catalog_tables.c.snapshot_id,
+    catalog_tables.c.schema_name,
+    catalog_tables.c.name,
 )

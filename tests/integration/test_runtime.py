@@ -246,3 +246,14 @@ def test_replay_makes_a_new_run_with_same_payload(env: Any, worker: Any):
     run = wait_final(again.id)
     assert run.id != first.id and run.payload == {"x": 1}
     assert runs.retrieve(run.id).replayed_from == first.id
+
+
+def test_on_complete_runs_for_runs_that_end_outside_a_worker(env: Any, worker: Any,
+                                                            tmp_path: Path):
+    trace = tmp_path / "trace"
+    delayed = tasks.trigger("t-slow", {"seconds": 0.1, "trace": str(trace)}, delay="1h")
+    runs.cancel(delayed.id)
+    wait_for(lambda: "on_complete:0" in t.read_trace(trace), timeout=15)
+    assert runs.retrieve(delayed.id).status == RunStatus.CANCELED
+    time.sleep(0.5)  # sent once, not again
+    assert t.read_trace(trace) == ["on_complete:0"]

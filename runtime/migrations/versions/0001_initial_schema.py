@@ -1,16 +1,16 @@
 """initial schema
 
 Revision ID: 0001
-Revises:
-Create Date: 2026-11-26 12:37:08.413680
+Revises: 
+Create Date: 2026-11-26 12:51:35.613281
 """
 from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects import postgresql
 
 import runtime.store.tables
+from sqlalchemy.dialects import postgresql
 
 revision = '0001'
 down_revision = None
@@ -83,6 +83,7 @@ def upgrade() -> None:
     op.create_index('ix_runs_created_at', 'runs', ['created_at'], unique=False)
     op.create_index('ix_runs_delayed', 'runs', ['available_at'], unique=False, postgresql_where=sa.text("status = 'DELAYED'"), sqlite_where=sa.text("status = 'DELAYED'"))
     op.create_index('ix_runs_expiring', 'runs', ['expires_at'], unique=False, postgresql_where=sa.text("expires_at IS NOT NULL AND status IN ('QUEUED','DELAYED','PENDING_VERSION')"), sqlite_where=sa.text("expires_at IS NOT NULL AND status IN ('QUEUED','DELAYED','PENDING_VERSION')"))
+    op.create_index('ix_runs_hooks_pending', 'runs', ['id'], unique=False, postgresql_where=sa.text('on_complete_pending'), sqlite_where=sa.text('on_complete_pending'))
     op.create_index('ix_runs_idempotency', 'runs', ['task_identifier', 'idempotency_key'], unique=True)
     op.create_index('ix_runs_leases', 'runs', ['lease_expires_at'], unique=False, postgresql_where=sa.text("status = 'EXECUTING'"), sqlite_where=sa.text("status = 'EXECUTING'"))
     op.create_index('ix_runs_parent', 'runs', ['parent_id'], unique=False)
@@ -225,6 +226,7 @@ def downgrade() -> None:
     op.drop_index('ix_runs_parent', table_name='runs')
     op.drop_index('ix_runs_leases', table_name='runs', postgresql_where=sa.text("status = 'EXECUTING'"), sqlite_where=sa.text("status = 'EXECUTING'"))
     op.drop_index('ix_runs_idempotency', table_name='runs')
+    op.drop_index('ix_runs_hooks_pending', table_name='runs', postgresql_where=sa.text('on_complete_pending'), sqlite_where=sa.text('on_complete_pending'))
     op.drop_index('ix_runs_expiring', table_name='runs', postgresql_where=sa.text("expires_at IS NOT NULL AND status IN ('QUEUED','DELAYED','PENDING_VERSION')"), sqlite_where=sa.text("expires_at IS NOT NULL AND status IN ('QUEUED','DELAYED','PENDING_VERSION')"))
     op.drop_index('ix_runs_delayed', table_name='runs', postgresql_where=sa.text("status = 'DELAYED'"), sqlite_where=sa.text("status = 'DELAYED'"))
     op.drop_index('ix_runs_created_at', table_name='runs')
