@@ -37,6 +37,7 @@ class Runtime:
 
     def close(self) -> None:
         try:
+            self.publisher.close()
             self.broker.close()
         finally:
             self.store.engine.dispose()

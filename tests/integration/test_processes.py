@@ -222,3 +222,25 @@ def test_worker_with_unimportable_module_fails_clearly(pg_env: Any):
         timeout=60,
     )
     assert res.returncode != 0 and "no_such_module_xyz" in res.stderr
+
+
+def test_batch_of_1000_is_one_insert_and_one_publish_burst(pg_env: Any):
+    from sqlalchemy import event
+
+    engine = get_runtime().store.engine
+    statements: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement.split()[0].upper())
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        batch = tasks.batch_trigger("t-echo", [{"payload": {"i": i}} for i in range(1000)])
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    # one multi-row INSERT for the runs (no tags here) and one UPDATE marking them published
+    assert statements.count("INSERT") == 1 and statements.count("UPDATE") == 1, statements
+    assert _queue_depth(pg_env.settings["broker_url"], pg_env.queue) == 1000
+    page = runs.list(batch=batch.batch_id, limit=1000)
+    rows = get_runtime().store.get_runs([r.id for r in page])
+    assert len(rows) == 1000 and all(r["published_at"] is not None for r in rows.values())
