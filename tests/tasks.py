@@ -151,7 +151,10 @@ def logs(payload: dict) -> dict:
     metadata.set("progress", 0.5).increment("n", 2).append("items", "a")
     metadata.append("items", "b")
     metadata.decrement("n", 1)
-    return {"ok": True}
+    metadata.set("tmp", 1).delete("tmp")
+    metadata.append("gone", "x").remove("gone", "x")
+    metadata.flush()
+    return {"ok": True, "progress": metadata.get("progress"), "current": metadata.current()}
 
 
 @task(id="t-big-metadata")
@@ -228,3 +231,10 @@ def concurrent_wait(payload: dict) -> dict:
         f1.result()
         f2.result()
     return {}
+
+
+@task(id="t-fanout")
+def fanout(payload: dict) -> dict:
+    handles = [echo.trigger({"i": i}) for i in range(payload.get("n", 2))]
+    batch = echo.batch_trigger([{"payload": {"b": i}} for i in range(2)])
+    return {"children": [h.id for h in handles], "batch": batch.batch_id}

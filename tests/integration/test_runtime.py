@@ -21,11 +21,12 @@ def test_run_goes_queued_executing_completed_with_output_logs_metadata(env: Any,
     handle = tasks.trigger("t-logs", {"x": 1}, tags=["org:1", "user:2"])
     run = wait_final(handle.id)
     assert run.status == RunStatus.COMPLETED
-    assert run.output == {"ok": True}
+    assert run.output["ok"] is True and run.output["progress"] == 0.5
+    assert run.output["current"] == {"progress": 0.5, "n": 1, "items": ["a", "b"], "gone": []}
     assert run.attempt_count == 1 and len(run.attempts) == 1
     assert run.attempts[0].status == "COMPLETED"
     assert run.started_at is not None and run.finished_at >= run.started_at
-    assert run.metadata == {"progress": 0.5, "n": 1, "items": ["a", "b"]}
+    assert run.metadata == {"progress": 0.5, "n": 1, "items": ["a", "b"], "gone": []}
     assert run.tags == ["org:1", "user:2"]
     lines = runs.logs(run.id)
     messages = [(r["level"], r["message"]) for r in lines]
@@ -257,3 +258,13 @@ def test_on_complete_runs_for_runs_that_end_outside_a_worker(env: Any, worker: A
     assert runs.retrieve(delayed.id).status == RunStatus.CANCELED
     time.sleep(0.5)  # sent once, not again
     assert t.read_trace(trace) == ["on_complete:0"]
+
+
+def test_trigger_inside_a_task_makes_child_runs(env: Any, worker: Any):
+    parent = runs.poll(tasks.trigger("t-fanout", {"n": 3}).id, poll_interval=0.05, timeout=30)
+    assert parent.status == RunStatus.COMPLETED
+    children = [wait_final(i) for i in parent.output["children"]]
+    assert all(c.parent_id == parent.id and c.root_id == parent.id and c.depth == 1
+               for c in children)
+    batch = runs.list(batch=parent.output["batch"]).data
+    assert len(batch) == 2 and all(r.parent_id == parent.id for r in batch)
