@@ -54,7 +54,7 @@ def sync_task_definitions(runtime: Runtime) -> dict[str, str]:
         defs.append(d)
     runtime.store.upsert_task_definitions(defs)
     queues = {d["id"]: d["queue"] for d in defs}
-    released = runtime.store.release_pending_version(queues, queues)
+    released = runtime.store.release_pending_version(defs)
     if released:
         log.info("released %d PENDING_VERSION runs", released, extra={"action": "pending_released"})
     from .schedules import sync_declarative_schedules

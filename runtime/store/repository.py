@@ -69,20 +69,25 @@ class Store:
         with self.autocommit.connect() as conn:
             return list(conn.execute(select(t.task_definitions)).mappings())
 
-    def release_pending_version(self, task_ids: Iterable[str], queues: dict[str, str]) -> int:
-        """Runs waiting for a worker that knows their task become QUEUED (timer publishes)."""
+    def release_pending_version(self, definitions: Sequence[dict[str, Any]]) -> int:
+        """Runs waiting for a worker that knows their task become QUEUED (the timer
+        publishes them), taking the task's queue, machine, retry policy and limits — which
+        the trigger could not know — unless the trigger set them itself."""
         now, n = utcnow(), 0
+        r = t.runs.c
         with self.engine.begin() as conn:
-            for task_id in task_ids:
+            for d in definitions:
                 n += conn.execute(
                     update(t.runs)
-                    .where(
-                        t.runs.c.task_identifier == task_id,
-                        t.runs.c.status == RunStatus.PENDING_VERSION,
-                    )
+                    .where(r.task_identifier == d["id"], r.status == RunStatus.PENDING_VERSION)
                     .values(
                         status=RunStatus.QUEUED,
-                        queue=queues[task_id],
+                        queue=func.coalesce(r.queue, d["queue"]),
+                        machine=func.coalesce(r.machine, d["machine"]),
+                        task_version=d["version"],
+                        retry=d["retry"],
+                        max_attempts=func.coalesce(r.max_attempts, d["retry"]["max_attempts"]),
+                        max_duration=func.coalesce(r.max_duration, d["max_duration"]),
                         updated_at=now,
                         available_at=now,
                         published_at=None,
@@ -277,6 +282,23 @@ class Store:
             r.lease_owner == owner,
             r.attempt_count == attempt,
         )
+        attempt_row = {
+            "number": attempt,
+            "status": attempt_status or status.value,
+            "worker": owner,
+            "started_at": run["attempt_started_at"] or run["executing_since"],
+            "finished_at": now,
+            "execution_ms": run["attempt_execution_ms"] + execution_ms,
+            "error": error if status != RunStatus.COMPLETED else None,
+        }
+        if (
+            self.is_postgres
+            and not logs
+            and status != RunStatus.WAITING
+            and not run["resume_parent_on_completion"]
+            and self._finish_in_one_statement(where, values, run["id"], attempt_row)
+        ):
+            return True
         with self.engine.begin() as conn:
             done = conn.execute(update(t.runs).where(where).values(values)).rowcount == 1
             if logs:
@@ -307,24 +329,28 @@ class Store:
                 else:
                     return False
             if status != RunStatus.WAITING:
-                conn.execute(
-                    insert(t.run_attempts).values(
-                        run_id=run["id"],
-                        number=attempt,
-                        status=attempt_status or status.value,
-                        worker=owner,
-                        started_at=run["attempt_started_at"] or run["executing_since"],
-                        finished_at=now,
-                        execution_ms=run["attempt_execution_ms"] + execution_ms,
-                        error=error if status != RunStatus.COMPLETED else None,
-                    )
-                )
+                conn.execute(insert(t.run_attempts).values(run_id=run["id"], **attempt_row))
             elif waiting_on is not None:
                 # the waitpoint may have completed before we got here: then don't sleep
                 self._resume_if_completed(conn, run["id"], waiting_on, now)
             if status.is_final and run["resume_parent_on_completion"]:
                 self._on_child_final(conn, run, now)
         return True
+
+    def _finish_in_one_statement(
+        self, where: Any, values: dict[str, Any], run_id: str, attempt_row: dict[str, Any]
+    ) -> bool:
+        """The hot path on Postgres: the run UPDATE and the attempt INSERT as one statement
+        (a data-modifying CTE) in autocommit — one round trip per finished run. False when
+        the run is no longer ours; the caller then takes the general path."""
+        u = update(t.runs).where(where).values(values).returning(t.runs.c.id).cte("u")
+        cols = ["run_id", *attempt_row]
+        src = select(
+            u.c.id, *(literal(v, t.run_attempts.c[k].type).label(k) for k, v in attempt_row.items())
+        )
+        stmt = insert(t.run_attempts).from_select(cols, src).returning(t.run_attempts.c.run_id)
+        with self.autocommit.connect() as conn:
+            return conn.execute(stmt).first() is not None
 
     def _resume_if_completed(
         self, conn: Connection, run_id: str, waitpoint_id: str, now: datetime

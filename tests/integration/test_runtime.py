@@ -134,6 +134,10 @@ def test_unknown_task_waits_in_pending_version_until_a_worker_has_it(env: Any, w
         sync_task_definitions(get_runtime())  # what a worker with the task does at boot
         run = wait_final(handle.id)
         assert run.status == RunStatus.COMPLETED and run.output == {"late": 1}
+        # the released run took the task's queue and retry policy from its definition
+        row = get_runtime().store.get_run(handle.id)
+        assert row["queue"] == env.queue and row["max_attempts"] == 3
+        assert row["retry"]["factor"] == 2.0
     finally:
         from runtime.task import unregister
 
