@@ -1,3 +1,7 @@
 """The tasks that ship with buster-jobs; a worker imports this package by default."""
 
-from . import demo  # noqa: F401
+from . import (
+    analyst_agent,  # noqa: F401
+    demo,  # noqa: F401
+    introspect_data,  # noqa: F401
+)

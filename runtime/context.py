@@ -58,7 +58,8 @@ class RunContext:
     resumed: bool
     ctx: TaskContext
     metadata: dict[str, Any] = field(default_factory=dict)
-    metadata_dirty: bool = False
+    metadata_dirty: bool = False  # changed since the last periodic flush
+    metadata_touched: bool = False  # changed during this attempt (the final write has it)
     logs: list[dict[str, Any]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     # replay cursor: records of earlier executions, and the position of the next call

@@ -241,7 +241,9 @@ class Executor:
         outcome.execution_ms = self.segment_ms(rc)
         with rc.lock:
             outcome.logs, rc.logs = rc.logs, []
-            if rc.metadata_dirty:
+            # the whole document, even if a periodic flush wrote it already: that flush may
+            # land after this final write, where its status guard drops it
+            if rc.metadata_touched:
                 outcome.metadata = dict(rc.metadata)
         return outcome
 

@@ -27,7 +27,7 @@ def _change(fn: Any) -> _Metadata:
         if json_size(rc.metadata) > limit:
             rc.metadata = before
             raise MetadataTooLargeError(f"run metadata would exceed the {limit} byte limit")
-        rc.metadata_dirty = True
+        rc.metadata_dirty = rc.metadata_touched = True
     return metadata
 
 

@@ -115,3 +115,49 @@ def safe_json(value: Any) -> Any:
     if isinstance(value, str | int | float | bool) or value is None:
         return value
     return encode(value, "")
+
+
+def encrypt_by_schema(value: Any, schema: dict[str, Any] | None, key: str) -> Any:
+    """Encrypt the string values a task's payload JSON Schema marks as secret
+    (``format: password`` / ``writeOnly`` — how pydantic describes ``SecretStr``).
+
+    A producer that triggers by id sends plain JSON, without the task's pydantic model; the
+    schema synced to ``task_definitions`` still tells us which fields are secrets, so they
+    are encrypted before the row is written, exactly as when the model is used.
+    """
+    if not schema:
+        return value
+    defs = schema.get("$defs", {})
+    return _walk(value, schema, defs, key, depth=0)
+
+
+def _resolve(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
+    ref = node.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/$defs/"):
+        return dict(defs.get(ref.split("/")[-1], {}))
+    return node
+
+
+def _walk(value: Any, node: Any, defs: dict[str, Any], key: str, depth: int) -> Any:
+    if not isinstance(node, dict) or depth > 32:
+        return value
+    node = _resolve(node, defs)
+    if isinstance(value, str) and (node.get("format") == "password" or node.get("writeOnly")):
+        return {_MARK: encrypt(key, value)}
+    for combo in ("anyOf", "oneOf", "allOf"):
+        for option in node.get(combo, []):
+            out = _walk(value, option, defs, key, depth + 1)
+            if out is not value:
+                return out
+    if isinstance(value, dict) and not (len(value) == 1 and _MARK in value):
+        props = node.get("properties", {})
+        extra = node.get("additionalProperties")
+        return {
+            k: _walk(
+                v, props.get(k, extra if isinstance(extra, dict) else None), defs, key, depth + 1
+            )
+            for k, v in value.items()
+        }
+    if isinstance(value, list) and isinstance(node.get("items"), dict):
+        return [_walk(v, node["items"], defs, key, depth + 1) for v in value]
+    return value

@@ -125,6 +125,10 @@ def build_row(
     if task is not None and task.schema is not None:
         payload = task.parse_payload(payload)  # validation at trigger time, like schemaTask
     encoded = secrets.encode(payload, rt.encryption_key)
+    if task is None or task.schema is None:  # by id: the synced schema names the secrets
+        encoded = secrets.encrypt_by_schema(
+            encoded, (definition or {}).get("payload_schema"), rt.encryption_key
+        )
     if json_size(encoded) > rt.settings.max_payload_bytes:
         raise InvalidTriggerOptionsError(
             f"payload is larger than the {rt.settings.max_payload_bytes} byte limit"

@@ -408,7 +408,13 @@ class Store:
             return
         with self.engine.begin() as conn:
             for run_id, meta in updates.items():
-                conn.execute(update(t.runs).where(t.runs.c.id == run_id).values(metadata=meta))
+                # only while executing: a late periodic flush must never overwrite the
+                # metadata the attempt's final write stored
+                conn.execute(
+                    update(t.runs)
+                    .where(t.runs.c.id == run_id, t.runs.c.status == RunStatus.EXECUTING)
+                    .values(metadata=meta)
+                )
 
     # ------------------------------------------------------------------ reads
     def get_run(self, run_id: str) -> Row | None:

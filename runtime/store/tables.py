@@ -421,3 +421,21 @@ Index(
     catalog_tables.c.schema_name,
     catalog_tables.c.name,
 )
+
+# --- agent (analyst-agent artifacts) ---------------------------------------------------
+# One row per metric or dashboard the agent made; ``id`` is derived from the run and the
+# tool call (uuid5), so a tool step that runs again after a crash upserts the same row.
+agent_artifacts = Table(
+    "agent_artifacts",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("run_id", String(40), nullable=False),
+    Column("session_id", String(64), nullable=False),
+    Column("type", String(16), nullable=False),  # metric | dashboard
+    Column("title", String(512), nullable=False),
+    Column("content", Json, nullable=False),  # the metric / dashboard spec (+ validation)
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+Index("ix_agent_artifacts_run", agent_artifacts.c.run_id, agent_artifacts.c.created_at)
+Index("ix_agent_artifacts_session", agent_artifacts.c.session_id, agent_artifacts.c.created_at)

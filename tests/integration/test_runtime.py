@@ -98,6 +98,11 @@ def test_secret_payload_field_never_stored_or_logged_in_plain_text(env: Any, wor
     run = wait_final(t.schema.trigger(payload).id)
     assert run.status == RunStatus.COMPLETED
     assert run.payload["credentials"]["password"] == "**********"
+    # by id, as plain JSON: the task's synced payload schema marks the field as a secret
+    by_id = wait_final(tasks.trigger("t-schema", {"name": "n", "count": 1, "credentials": {
+        "user": "bob", "password": "hunter2-by-id"}}).id)
+    assert by_id.status == RunStatus.COMPLETED
+    assert by_id.payload["credentials"]["password"] == "**********"
     logs = runs.logs(run.id)
     got = next(r for r in logs if r["message"] == "got credentials")["attributes"]
     assert got["password_length"] == len("hunter2-very-secret")  # the worker saw the secret

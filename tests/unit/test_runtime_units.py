@@ -191,3 +191,24 @@ def test_task_rejects_bad_definitions():
         runtime.task(id="bad-machine", machine="xxl")(lambda p: p)
     with pytest.raises(ValueError, match="max_duration"):
         runtime.task(id="bad-duration", max_duration=0.5)(lambda p: p)
+
+
+def test_secrets_named_by_a_payload_schema_are_encrypted_without_the_model():
+    class Inner(BaseModel):
+        password: SecretStr
+        tokens: list[SecretStr] = []
+
+    class Outer(BaseModel):
+        inner: Inner | None = None
+        by_name: dict[str, SecretStr] = {}
+        plain: str = ""
+
+    key = Fernet.generate_key().decode()
+    raw = {"inner": {"password": "pw1", "tokens": ["t1"]}, "by_name": {"a": "pw2"},
+           "plain": "visible"}
+    stored = secrets.encrypt_by_schema(raw, Outer.model_json_schema(), key)
+    text = str(stored)
+    assert not any(s in text for s in ("pw1", "t1", "pw2")) and "visible" in text
+    back = Outer.model_validate(secrets.decode(stored, key))
+    assert back.inner.password.get_secret_value() == "pw1"
+    assert back.by_name["a"].get_secret_value() == "pw2"

@@ -1,0 +1,42 @@
+"""``analyst-agent``: a data question in, SQL, metrics and dashboards out (see README.md).
+
+Thin on purpose: the agent lives in ``agent/``. Retries cover worker crashes and a model
+API still unavailable after the SDK's own retries; each retry replays the model turns
+already recorded instead of paying for them again.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from runtime import AbortTaskRunError, RetryOptions, schema_task
+
+from .schemas import AnalystAgentInput, AnalystAgentOutput
+
+
+@schema_task(
+    id="analyst-agent",
+    schema=AnalystAgentInput,
+    output_schema=AnalystAgentOutput,
+    machine="large-1x",
+    max_duration=1800,
+    retry=RetryOptions(max_attempts=3, factor=2, min_timeout_ms=1000, max_timeout_ms=30_000),
+)
+def analyst_agent(payload: AnalystAgentInput, ctx: Any) -> dict[str, Any]:
+    # imported here so a worker without the [agent] extra still boots and serves other tasks
+    try:
+        from agent import AgentRequest, run_analyst
+    except ModuleNotFoundError as exc:
+        raise AbortTaskRunError(
+            f"analyst-agent needs the agent extra ({exc.name} is missing): "
+            "pip install 'buster-jobs[agent]'"
+        ) from None
+    request = AgentRequest(
+        session_id=str(payload.session_id),
+        query=payload.query,
+        data_sources=payload.data_sources,
+        max_steps=payload.options.max_steps,
+        model=payload.options.model,
+        enable_streaming=payload.options.enable_streaming,
+    )
+    return run_analyst(request, run_id=ctx.run.id)
