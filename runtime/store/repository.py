@@ -7,7 +7,7 @@ check-then-act in Python. Hot-path statements run in autocommit: one round trip 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
