@@ -15,7 +15,7 @@ $(BIN)/buster-jobs: pyproject.toml
 venv: $(BIN)/buster-jobs
 
 run: venv
-	$(BIN)/buster-jobs run demo-sum --payload '{"numbers": [1, 2, 3.5]}'
+	$(BIN)/buster-jobs datasources introspect sample --wait
 
 test: venv
 	$(BIN)/pytest tests
