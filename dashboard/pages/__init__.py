@@ -1,0 +1,1 @@
+"""Server-rendered ops pages (Jinja2), signed-in by API key or a trusted proxy header."""

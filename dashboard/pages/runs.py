@@ -1,0 +1,188 @@
+"""Runs list (filters, keyset pages, live refresh, bulk actions) and the run page."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from runtime import runs as rruns
+from runtime.errors import RunNotFoundError
+from runtime.statuses import CANCELABLE_STATUSES, RunStatus
+from runtime.store import dashboard as sql
+
+from ..api.runs import LIST_COLUMNS, run_events, sse, time_cursor
+from ..auth import Principal
+from ..state import Dash, dash
+from .render import render
+from .session import page
+
+FILTER_KEYS = ("status", "task", "tag", "from", "to", "q")
+
+
+def _when(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def read_filters(source: Any) -> dict[str, Any]:
+    """Filters from a query string or a form: the same names, so bulk actions act on
+    exactly the list the user was looking at."""
+    statuses = [s for s in source.getlist("status") if s in RunStatus.__members__]
+    f: dict[str, Any] = {k: (source.get(k) or "").strip() for k in FILTER_KEYS if k != "status"}
+    f["status"] = statuses
+    return f
+
+
+def store_filters(f: dict[str, Any]) -> dict[str, Any]:
+    q = f["q"]
+    return {
+        "statuses": f["status"] or None,
+        "tasks": [f["task"]] if f["task"] else None,
+        "tags": [f["tag"]] if f["tag"] else None,
+        "created_from": _when(f["from"]),
+        "created_to": _when(f["to"]),
+        # one search box: a batch id, else an idempotency key (a run id opens the run)
+        "batch_id": q if q.startswith("batch_") else None,
+        "idempotency_key": q if q and not q.startswith(("batch_", "run_")) else None,
+    }
+
+
+def _page_rows(d: Dash, f: dict[str, Any], cursor: str | None) -> tuple[list, str | None]:
+    size = d.settings.page_size
+    filters = store_filters(f)
+    cursor = time_cursor(cursor, filters["created_to"])
+    rows = d.store.list_runs(**filters, cursor=cursor, limit=size + 1, columns=LIST_COLUMNS)
+    return rows[:size], (rows[size - 1]["id"] if len(rows) > size else None)
+
+
+def _query(f: dict[str, Any], **extra: Any) -> str:
+    pairs = [(k, v) for k, v in f.items() if k != "status" and v]
+    pairs += [("status", s) for s in f["status"]]
+    pairs += [(k, v) for k, v in extra.items() if v]
+    return urlencode(pairs)
+
+
+@page
+async def runs_list(request: Request, who: Principal) -> Response:
+    d = dash(request)
+    f = read_filters(request.query_params)
+    if f["q"].startswith("run_"):
+        return RedirectResponse(f"/runs/{f['q']}", 303)
+    cursor = request.query_params.get("cursor") or None
+    rows, next_cursor = await run_in_threadpool(_page_rows, d, f, cursor)
+    tasks = await run_in_threadpool(lambda: [r["id"] for r in d.store.task_definitions()])
+    template = "runs_rows.html" if request.query_params.get("fragment") else "runs.html"
+    return render(
+        request,
+        who,
+        template,
+        rows=rows,
+        f=f,
+        statuses=list(RunStatus),
+        tasks=sorted(tasks),
+        next_url=f"/runs?{_query(f, cursor=next_cursor)}" if next_cursor else None,
+        live=cursor is None,
+        fragment_url=f"/runs?{_query(f, fragment=1)}",
+        message=request.query_params.get("message"),
+    )
+
+
+def _bulk(d: Dash, f: dict[str, Any], action: str) -> int:
+    """Apply ``action`` to every run the filters match (up to ``bulk_limit``), page by
+    page so a million-run filter never loads at once."""
+    filters = store_filters(f)
+    if action == "cancel":
+        wanted = [s.value for s in CANCELABLE_STATUSES]
+        filters["statuses"] = [s for s in (filters["statuses"] or wanted) if s in wanted]
+        if not filters["statuses"]:
+            return 0
+    done, cursor = 0, time_cursor(None, filters["created_to"])
+    while done < d.settings.bulk_limit:
+        rows = d.store.list_runs(**filters, cursor=cursor, limit=500, columns=LIST_COLUMNS)
+        for row in rows:
+            if action == "cancel":
+                done += 1 if rruns.cancel(row["id"]) else 0
+            else:
+                rruns.replay(row["id"])
+                done += 1
+            if done >= d.settings.bulk_limit:
+                break
+        if len(rows) < 500:
+            break
+        cursor = rows[-1]["id"]
+    return done
+
+
+@page
+async def runs_bulk(request: Request, who: Principal) -> Response:
+    form = request.state.form
+    action = form.get("action")
+    if action not in ("cancel", "replay"):
+        return Response("unknown action", 400)
+    f = read_filters(form)
+    n = await run_in_threadpool(_bulk, dash(request), f, action)
+    verb = "canceled" if action == "cancel" else "replayed"
+    return RedirectResponse(f"/runs?{_query(f, message=f'{n} runs {verb}')}", 303)
+
+
+def _run_page(d: Dash, run_id: str) -> dict[str, Any] | None:
+    store = d.store
+    row = store.get_run(run_id)
+    if row is None:
+        return None
+    attempts = store.attempts(run_id)
+    return {
+        "run": row,
+        "attempts": attempts,
+        "logs": store.logs(run_id),
+        "waitpoints": sql.waitpoints_of(store, run_id),
+        "children": store.children(run_id),
+        "parent": store.get_run(row["parent_id"]) if row["parent_id"] else None,
+        "final": RunStatus(row["status"]).is_final,
+        "cancelable": RunStatus(row["status"]) in CANCELABLE_STATUSES,
+    }
+
+
+@page
+async def run_page(request: Request, who: Principal) -> Response:
+    ctx = await run_in_threadpool(_run_page, dash(request), request.path_params["run_id"])
+    if ctx is None:
+        return render(request, who, "not_found.html", what="Run", status_code=404)
+    level = request.query_params.get("level") or ""
+    if level:
+        ctx["logs"] = [r for r in ctx["logs"] if r["level"] == level]
+    return render(request, who, "run.html", level=level, **ctx)
+
+
+@page
+async def run_events_page(request: Request, who: Principal) -> Response:
+    d = dash(request)
+    run_id = request.path_params["run_id"]
+    if await run_in_threadpool(d.store.get_run, run_id) is None:
+        return Response("run not found", 404)
+    return sse(run_events(d, run_id, request))
+
+
+@page
+async def run_action(request: Request, who: Principal) -> Response:
+    run_id, action = request.path_params["run_id"], request.path_params["action"]
+    try:
+        if action == "cancel":
+            await run_in_threadpool(rruns.cancel, run_id)
+            return RedirectResponse(f"/runs/{run_id}", 303)
+        if action == "replay":
+            handle = await run_in_threadpool(rruns.replay, run_id)
+            return RedirectResponse(f"/runs/{handle.id}", 303)
+    except RunNotFoundError:
+        return Response("run not found", 404)
+    return Response("unknown action", 400)

@@ -1,0 +1,175 @@
+"""Tasks, queues, schedules, data sources; login and logout."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from runtime import secrets
+from runtime.store import dashboard as sql
+
+from ..auth import SESSION_COOKIE, Principal
+from ..queues import queue_depths
+from ..state import Dash, dash
+from .render import render
+from .session import check_csrf, current_user, login_cookie, page, set_csrf_cookie
+
+
+def _tasks(d: Dash) -> list[dict[str, Any]]:
+    stats = sql.task_stats(d.store, sql.since(24))
+    out = []
+    for row in d.store.task_definitions():
+        s = stats.get(row["id"], {})
+        n = s.get("n", 0)
+        out.append(
+            {
+                **dict(row),
+                "runs_24h": n,
+                "success_rate": (s.get("ok", 0) / n) if n else None,
+                "p50": s.get("p50"),
+                "p95": s.get("p95"),
+            }
+        )
+    return sorted(out, key=lambda r: r["id"])
+
+
+@page
+async def tasks_page(request: Request, who: Principal) -> Response:
+    rows = await run_in_threadpool(_tasks, dash(request))
+    return render(request, who, "tasks.html", tasks=rows)
+
+
+def _queues(d: Dash) -> dict[str, Any]:
+    return {
+        "queues": queue_depths(d),
+        "workers": d.store.workers_online(d.settings.worker_online_seconds),
+    }
+
+
+@page
+async def queues_page(request: Request, who: Principal) -> Response:
+    ctx = await run_in_threadpool(_queues, dash(request))
+    return render(request, who, "queues.html", **ctx)
+
+
+def _schedules(d: Dash) -> dict[str, Any]:
+    from runtime import schedules
+
+    if not hasattr(schedules, "list"):
+        return {"schedules": [], "fires": {}, "available": False}
+    items, cursor = [], None
+    while True:
+        chunk = schedules.list(cursor=cursor, limit=100)
+        items += list(chunk.data)
+        cursor = chunk.next_cursor
+        if cursor is None or len(items) >= 1000:
+            break
+    fires = sql.schedule_fires(d.store, [s.id for s in items])
+    return {"schedules": items, "fires": fires, "available": True}
+
+
+@page
+async def schedules_page(request: Request, who: Principal) -> Response:
+    ctx = await run_in_threadpool(_schedules, dash(request))
+    return render(
+        request, who, "schedules.html", message=request.query_params.get("message"), **ctx
+    )
+
+
+@page
+async def schedule_action(request: Request, who: Principal) -> Response:
+    from runtime import schedules
+
+    sid, action = request.path_params["schedule_id"], request.path_params["action"]
+    if action not in ("activate", "deactivate"):
+        return Response("unknown action", 400)
+    try:
+        await run_in_threadpool(getattr(schedules, action), sid)
+    except Exception as exc:  # not found / declarative: show why on the page
+        return RedirectResponse(f"/schedules?message={type(exc).__name__}: {exc}", 303)
+    return RedirectResponse(f"/schedules?message=schedule {sid} {action}d", 303)
+
+
+def _sources(d: Dash) -> list[dict[str, Any]]:
+    try:
+        from runtime import datasources
+    except ImportError:
+        return []
+    out = []
+    for row in sql.data_source_rows(d.store):  # never the credentials column
+        info = datasources.catalog_info(row["id"])
+        out.append({**dict(row), "catalog": info})
+    return out
+
+
+@page
+async def datasources_page(request: Request, who: Principal) -> Response:
+    rows = await run_in_threadpool(_sources, dash(request))
+    return render(request, who, "datasources.html", sources=rows)
+
+
+def _catalog(d: Dash, source_id: str) -> dict[str, Any] | None:
+    from runtime import datasources
+
+    row = next((r for r in sql.data_source_rows(d.store) if r["id"] == source_id), None)
+    if row is None:
+        return None
+    catalog = datasources.load_catalog(source_id)
+    tables = []
+    if catalog is not None:
+        for table in catalog.tables:
+            tables.append(secrets.safe_json(table))
+    return {"source": row, "info": datasources.catalog_info(source_id), "tables": tables}
+
+
+@page
+async def catalog_page(request: Request, who: Principal) -> Response:
+    ctx = await run_in_threadpool(_catalog, dash(request), request.path_params["source_id"])
+    if ctx is None:
+        return render(request, who, "not_found.html", what="Data source", status_code=404)
+    return render(request, who, "catalog.html", **ctx)
+
+
+# ---------------------------------------------------------------------- login
+async def login_page(request: Request) -> Response:
+    d = dash(request)
+    who = await current_user(request)
+    nxt = request.query_params.get("next") or "/runs"
+    if not nxt.startswith("/") or nxt.startswith("//"):
+        nxt = "/runs"  # never redirect off-site
+    if request.method == "GET":
+        if who is not None:
+            return RedirectResponse(nxt, 303)
+        response = render(request, None, "login.html", next=nxt, error=None)
+        set_csrf_cookie(request, response)
+        return response
+    try:
+        form = await check_csrf(request)
+    except PermissionError:
+        return Response("CSRF check failed", 403)
+    key = str(form.get("api_key") or "").strip()
+    principal = await run_in_threadpool(d.keys.lookup, key) if key else None
+    if principal is None:
+        response = render(
+            request,
+            None,
+            "login.html",
+            next=nxt,
+            error="That API key is not valid.",
+            status_code=401,
+        )
+        set_csrf_cookie(request, response)
+        return response
+    redirect = RedirectResponse(nxt, 303)
+    login_cookie(request, redirect, principal)
+    return redirect
+
+
+@page
+async def logout(request: Request, who: Principal) -> Response:
+    response = RedirectResponse("/login", 303)
+    response.delete_cookie(SESSION_COOKIE)
+    return response
