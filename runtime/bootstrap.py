@@ -14,6 +14,7 @@ import dramatiq
 
 from . import secrets
 from .broker import Publisher, build_broker
+from .publish_marks import PublishMarks
 from .settings import Settings
 from .store.engine import build_engine
 from .store.repository import Store
@@ -30,6 +31,10 @@ class Runtime:
     #: publishing to the in-process broker useful; otherwise the timer loop publishes.
     local_consumer: bool = False
     extras: dict[str, Any] = field(default_factory=dict)
+    marks: PublishMarks | None = None
+
+    def __post_init__(self) -> None:
+        self.marks = PublishMarks(self.store)
 
     @property
     def can_publish(self) -> bool:
@@ -37,6 +42,8 @@ class Runtime:
 
     def close(self) -> None:
         try:
+            if self.marks is not None:
+                self.marks.close()
             self.publisher.close()
             self.broker.close()
         finally:

@@ -82,6 +82,9 @@ def cmd_dev(args: argparse.Namespace) -> int:
 
     setup_logging()
     rt, wp = _embedded_worker(_modules(args), args.threads)
+    from .scheduler_process import start_dev_scheduler
+
+    sched = start_dev_scheduler(rt)  # cron fires too, like `trigger dev`
     print(
         f"buster-jobs dev: worker + timer loop on {rt.settings.store_url().split('///')[-1]}; "
         "Ctrl-C to stop",
@@ -93,6 +96,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with contextlib.suppress(KeyboardInterrupt):
         stop.wait()
+    sched.stop()
     wp.stop(timeout=5)
     return 0
 
@@ -317,6 +321,7 @@ EXTENSIONS = (
     "actors.introspect_data.cli",  # buster-jobs datasources …
     "agent.cli",
     "dashboard.cli",  # buster-jobs dashboard, apikeys …
+    "runtime.health",  # buster-jobs healthcheck worker|scheduler (Kubernetes probes)
 )
 
 

@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
+from . import schedules_api as api
 from .durations import utcnow
 from .task import Task, all_tasks, task
 
@@ -105,11 +106,27 @@ def sync_declarative_schedules(runtime: Any) -> None:
                 .where(t.schedules.c.id.in_(stale))
                 .values(active=False, updated_at=now)
             )
+        from .store.schedules import notify
+
+        notify(store, conn, "*")  # running schedulers reload now, not at their next poll
 
 
 class _Schedules:
+    """``schedules.task`` (declarative) and the imperative API, as in Trigger.dev."""
+
     task = staticmethod(scheduled_task)
     ScheduledPayload = ScheduledPayload
+    Schedule = api.Schedule
+    SchedulePage = api.SchedulePage
+    ScheduleNotFoundError = api.ScheduleNotFoundError
+    InvalidScheduleError = api.InvalidScheduleError
+    create = staticmethod(api.create)
+    retrieve = staticmethod(api.retrieve)
+    list = staticmethod(api.list_schedules)
+    update = staticmethod(api.update)
+    delete = staticmethod(api.delete)
+    activate = staticmethod(api.activate)
+    deactivate = staticmethod(api.deactivate)
 
 
 schedules = _Schedules()

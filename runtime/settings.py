@@ -91,6 +91,9 @@ class Settings(BaseSettings):
     shutdown_timeout_seconds: float = 30.0
     #: Seconds between a worker's presence heartbeats (dashboard: workers online).
     worker_presence_seconds: float = 10.0
+    #: Folder where worker and scheduler processes write a heartbeat file every presence
+    #: tick, read by ``buster-jobs healthcheck`` (Kubernetes exec probes). Empty: none.
+    health_dir: Path | None = None
 
     # --- machine presets: name -> queue; large presets get their own queue -------------
     large_queue: str = "large"

@@ -258,7 +258,11 @@ def insert_and_publish(rt: Runtime, rows: list[dict[str, Any]]) -> list[RunHandl
         if r["id"] in inserted and r["status"] == RunStatus.QUEUED
     ]
     if to_publish and rt.can_publish:
-        rt.store.mark_published(rt.publisher.publish(to_publish))
+        sent = rt.publisher.publish(to_publish)
+        if len(sent) == 1 and rt.marks is not None:
+            rt.marks.add(sent)  # batched with other triggers' marks: one UPDATE per flush
+        else:
+            rt.store.mark_published(sent)
     out = []
     for r in rows:
         out.append(handles.get(r["id"]) or RunHandle(r["id"], r["task_identifier"]))

@@ -24,6 +24,7 @@ from typing import Any
 
 import dramatiq
 
+from . import health
 from .bootstrap import Runtime
 from .broker import declare_run_actor
 from .durations import utcnow
@@ -127,12 +128,19 @@ class WorkerProcess:
             "queues": self.queues,
             "started_at": utcnow(),
         }
+        beat = health.Heartbeat.from_settings(self.runtime.settings, "worker", self.id)
         while True:
+            stored = True
             try:
                 self.runtime.store.worker_seen({**row, "last_seen_at": utcnow()})
             except Exception:
+                stored = False
                 log.warning("presence heartbeat failed", exc_info=True)
+            if beat is not None:  # the liveness file `buster-jobs healthcheck worker` reads
+                beat.beat(health.worker_threads(self), store_ok=stored, queues=self.queues)
             if self._presence_stop.wait(self.runtime.settings.worker_presence_seconds):
+                if beat is not None:
+                    beat.remove()
                 return
 
     def stop(self, timeout: float | None = None) -> None:
@@ -195,6 +203,9 @@ def run_worker(
     queues: Sequence[str], processes: int, threads: int, timer: bool, modules: Sequence[str]
 ) -> int:
     """Start ``processes`` worker processes (the timer loop in the first one only)."""
+    from .settings import Settings
+
+    health.clear(Settings(), "worker")  # heartbeat files of an earlier container
     if processes <= 1:
         _serve(queues, threads, timer, modules)
         return 0

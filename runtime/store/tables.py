@@ -132,6 +132,13 @@ runs = Table(
 )
 Index("ix_runs_idempotency", runs.c.task_identifier, runs.c.idempotency_key, unique=True)
 Index("ix_runs_status_id", runs.c.status, runs.c.id)
+# the dashboard finds runs by the key a user gave (idempotency_key holds its hash)
+Index(
+    "ix_runs_idempotency_user",
+    runs.c.idempotency_key_user,
+    postgresql_where=text("idempotency_key_user IS NOT NULL"),
+    sqlite_where=text("idempotency_key_user IS NOT NULL"),
+)
 Index("ix_runs_task_id", runs.c.task_identifier, runs.c.id)
 Index("ix_runs_created_at", runs.c.created_at)
 Index("ix_runs_parent", runs.c.parent_id)

@@ -89,6 +89,7 @@ def upgrade() -> None:
     op.create_index('ix_runs_parent', 'runs', ['parent_id'], unique=False)
     op.create_index('ix_runs_schedule', 'runs', ['schedule_id', 'id'], unique=False)
     op.create_index('ix_runs_status_id', 'runs', ['status', 'id'], unique=False)
+    op.create_index('ix_runs_idempotency_user', 'runs', ['idempotency_key_user'], unique=False, postgresql_where=sa.text('idempotency_key_user IS NOT NULL'), sqlite_where=sa.text('idempotency_key_user IS NOT NULL'))
     op.create_index('ix_runs_task_id', 'runs', ['task_identifier', 'id'], unique=False)
     op.create_index('ix_runs_unpublished', 'runs', ['available_at'], unique=False, postgresql_where=sa.text("published_at IS NULL AND status = 'QUEUED'"), sqlite_where=sa.text("published_at IS NULL AND status = 'QUEUED'"))
     op.create_table('schedule_fires',
@@ -222,6 +223,7 @@ def downgrade() -> None:
     op.drop_index('ix_runs_unpublished', table_name='runs', postgresql_where=sa.text("published_at IS NULL AND status = 'QUEUED'"), sqlite_where=sa.text("published_at IS NULL AND status = 'QUEUED'"))
     op.drop_index('ix_runs_task_id', table_name='runs')
     op.drop_index('ix_runs_status_id', table_name='runs')
+    op.drop_index('ix_runs_idempotency_user', table_name='runs', postgresql_where=sa.text('idempotency_key_user IS NOT NULL'), sqlite_where=sa.text('idempotency_key_user IS NOT NULL'))
     op.drop_index('ix_runs_schedule', table_name='runs')
     op.drop_index('ix_runs_parent', table_name='runs')
     op.drop_index('ix_runs_leases', table_name='runs', postgresql_where=sa.text("status = 'EXECUTING'"), sqlite_where=sa.text("status = 'EXECUTING'"))
