@@ -6,6 +6,15 @@
 warehouses only through ``connectors`` and the model only through ``agent.model``.
 """
 
-from agent.runner import AgentRequest, run_analyst
+from typing import Any
 
 __all__ = ["AgentRequest", "run_analyst"]
+
+
+def __getattr__(name: str) -> Any:
+    # lazy: importing a submodule (or `agent` itself) must not load the Anthropic SDK
+    if name in __all__:
+        from agent import runner
+
+        return getattr(runner, name)
+    raise AttributeError(name)

@@ -163,7 +163,11 @@ def get(id_or_name: str) -> DataSource:
     if row is None:
         raise DataSourceNotFoundError(f"no data source with id or name {id_or_name!r}")
     return DataSource(
-        row["id"], row["name"], row["type"], row["created_at"], row["updated_at"],
+        row["id"],
+        row["name"],
+        row["type"],
+        row["created_at"],
+        row["updated_at"],
         _decrypt(row["name"], row["credentials"]),
     )
 
@@ -395,8 +399,9 @@ def _catalog(snap: Any, docs: list[str]) -> Catalog:
     head = {
         "warehouse_type": snap["warehouse_type"],
         "introspected_at": snap["introspected_at"].isoformat(),
-        "databases": [Database.model_validate(d).model_dump(mode="json")
-                      for d in snap["databases"]],
+        "databases": [
+            Database.model_validate(d).model_dump(mode="json") for d in snap["databases"]
+        ],
         "schemas": [Schema.model_validate(s).model_dump(mode="json") for s in snap["schemas"]],
     }
     text = json.dumps(head)[:-1] + ', "tables": [' + ",".join(docs) + "]}"

@@ -17,13 +17,14 @@ def upsert_artifact(store: Store, row: dict[str, Any]) -> None:
     """Insert, or replace title and content of the artifact with this id (a metric fixed
     after review keeps its id, so dashboards that name it stay valid)."""
     now = utcnow()
-    stmt = store._insert(t.agent_artifacts).values(
-        {**row, "created_at": now, "updated_at": now}
-    )
+    stmt = store._insert(t.agent_artifacts).values({**row, "created_at": now, "updated_at": now})
     stmt = stmt.on_conflict_do_update(
         index_elements=["id"],
-        set_={"title": stmt.excluded.title, "content": stmt.excluded.content,
-              "updated_at": stmt.excluded.updated_at},
+        set_={
+            "title": stmt.excluded.title,
+            "content": stmt.excluded.content,
+            "updated_at": stmt.excluded.updated_at,
+        },
     )
     with store.autocommit.connect() as conn:
         conn.execute(stmt)
@@ -38,7 +39,10 @@ def list_by_session(store: Store, session_id: str) -> list[dict[str, Any]]:
 
 
 def _list(store: Store, where: Any) -> list[dict[str, Any]]:
-    query = (select(t.agent_artifacts).where(where)
-             .order_by(t.agent_artifacts.c.created_at, t.agent_artifacts.c.id))
+    query = (
+        select(t.agent_artifacts)
+        .where(where)
+        .order_by(t.agent_artifacts.c.created_at, t.agent_artifacts.c.id)
+    )
     with store.autocommit.connect() as conn:
         return [dict(r) for r in conn.execute(query).mappings()]

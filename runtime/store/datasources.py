@@ -74,9 +74,7 @@ def delete_source(store: Store, source_id: str) -> bool:
     # Explicit deletes instead of relying on ON DELETE CASCADE alone: SQLite enforces
     # foreign keys only when the connection enabled them.
     with store.begin() as conn:
-        snaps = select(t.catalog_snapshots.c.id).where(
-            t.catalog_snapshots.c.source_id == source_id
-        )
+        snaps = select(t.catalog_snapshots.c.id).where(t.catalog_snapshots.c.source_id == source_id)
         conn.execute(delete(t.catalog_tables).where(t.catalog_tables.c.snapshot_id.in_(snaps)))
         conn.execute(
             delete(t.catalog_snapshots).where(t.catalog_snapshots.c.source_id == source_id)
@@ -87,7 +85,9 @@ def delete_source(store: Store, source_id: str) -> bool:
 
 # ------------------------------------------------------------------ catalog snapshots
 def stage_snapshot(
-    store: Store, snapshot: dict[str, Any], tables: Sequence[dict[str, Any]],
+    store: Store,
+    snapshot: dict[str, Any],
+    tables: Sequence[dict[str, Any]],
     conn: Connection | None = None,
 ) -> None:
     """Insert a ``staged`` snapshot and its table rows."""
@@ -132,13 +132,11 @@ def publish_snapshot(
         conn.execute(delete(t.catalog_tables).where(t.catalog_tables.c.snapshot_id.in_(doomed_ids)))
         conn.execute(delete(s).where(s.c.id.in_(doomed_ids)))
     conn.execute(
-        update(s).where(s.c.source_id == source_id, s.c.status == "current").values(
-            status="previous"
-        )
+        update(s)
+        .where(s.c.source_id == source_id, s.c.status == "current")
+        .values(status="previous")
     )
-    conn.execute(
-        update(s).where(s.c.id == snapshot_id).values(status="current", published_at=now)
-    )
+    conn.execute(update(s).where(s.c.id == snapshot_id).values(status="current", published_at=now))
     return True
 
 
@@ -195,9 +193,7 @@ def search_docs(store: Store, snapshot_id: str, needle: str, limit: int) -> list
         return [str(d) for (d,) in conn.execute(stmt)]
 
 
-def update_staged_tables(
-    store: Store, snapshot_id: str, rows: Sequence[dict[str, Any]]
-) -> int:
+def update_staged_tables(store: Store, snapshot_id: str, rows: Sequence[dict[str, Any]]) -> int:
     """Overwrite table rows (``position``, ``doc``, ``search_text``) of a *staged* snapshot;
     a snapshot already published is left alone (a late child cannot change it)."""
     if not rows:
