@@ -78,7 +78,7 @@ class RunLifecycle(Middleware):
             )
             self._park_pending_version(run)
             raise SkipMessage("task not served here")
-        log.info(
+        log.debug(
             "run %s attempt %s started (%s)",
             run_id,
             run["attempt_count"],
@@ -126,7 +126,7 @@ class RunLifecycle(Middleware):
         if outcome.attempt_status == "RELEASED":  # worker shutting down: not the run's fault
             self.runtime.store.add_logs(outcome.logs)
             self.runtime.store.release_runs(self.executor.owner, [run["id"]])
-            log.info(
+            log.debug(
                 "run %s handed back on shutdown",
                 run["id"],
                 extra={"run_id": run["id"], "action": "attempt_released"},
@@ -145,7 +145,7 @@ class RunLifecycle(Middleware):
             attempt_status=outcome.attempt_status,
             waiting_on=outcome.waiting_on,
         )
-        log.info(
+        log.debug(
             "run %s attempt %s -> %s%s",
             run["id"],
             run["attempt_count"],

@@ -65,7 +65,7 @@ class Settings(BaseSettings):
     #: Rows each timer step handles per tick.
     timer_batch_size: int = 500
     #: A QUEUED run whose publish was never confirmed is published again after this long.
-    unpublished_grace_seconds: float = 2.0
+    unpublished_grace_seconds: float = 5.0
     #: A published QUEUED run nobody claimed (message lost) is republished after this long.
     stale_queued_seconds: float = 600.0
 

@@ -15,6 +15,7 @@ from sqlalchemy import and_, delete, func, select, text, update
 from sqlalchemy.engine import RowMapping
 
 from ..durations import utcnow
+from ..ids import timestamp_prefix
 from ..statuses import FINAL_STATUSES, RunStatus
 from . import tables as t
 from .repository import Store
@@ -279,7 +280,12 @@ def task_stats(store: Store, since: datetime) -> dict[str, dict[str, Any]]:
     """Per task over finished runs since ``since``: count, successes, p50/p95 execution ms."""
     r = t.runs.c
     final = [s.value for s in FINAL_STATUSES]
-    where = and_(r.created_at >= since, r.status.in_(final))
+    # the id bound lets the primary key find the window (run ids sort by creation time)
+    where = and_(
+        r.created_at >= since,
+        r.id >= "run_" + timestamp_prefix(int(since.timestamp() * 1000)),
+        r.status.in_(final),
+    )
     with store.autocommit.connect() as conn:
         if store.is_postgres:
             q = (

@@ -39,8 +39,11 @@ def build_engine(url: str) -> Engine:
         json_serializer=dumps,
         pool_size=10,
         max_overflow=20,
-        pool_pre_ping=True,
+        # no ping per checkout (a round trip on every statement); the hot path retries
+        # once on a dropped connection and the rest recycles connections hourly
+        pool_pre_ping=False,
         pool_recycle=1800,
+        pool_use_lifo=True,
     )
 
 

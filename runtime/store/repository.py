@@ -7,6 +7,9 @@ check-then-act in Python. Hot-path statements run in autocommit: one round trip 
 
 from __future__ import annotations
 
+import contextlib
+import re
+import threading
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -14,22 +17,24 @@ from typing import Any
 from sqlalchemy import (
     Engine,
     and_,
-    case,
+    bindparam,
     delete,
     func,
     insert,
-    literal,
     or_,
     select,
+    text,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, RowMapping
+from sqlalchemy.exc import DBAPIError
 
 from ..durations import utcnow
 from ..ids import timestamp_prefix
 from ..statuses import CANCELABLE_STATUSES, KEY_RELEASING_STATUSES, RunStatus
 from . import tables as t
+from .engine import dumps
 
 Row = RowMapping
 
@@ -41,6 +46,7 @@ class Store:
         self.engine = engine
         self.autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
         self.is_postgres = engine.dialect.name == "postgresql"
+        self._raw = RawConnections(engine)
 
     # ------------------------------------------------------------------ helpers
     def _insert(self, table: t.Table) -> Any:
@@ -98,23 +104,24 @@ class Store:
 
     # ------------------------------------------------------------------ trigger
     def insert_runs(self, rows: list[dict[str, Any]], conn: Connection | None = None) -> set[str]:
-        """Insert runs in one statement; returns the ids inserted. Rows whose idempotency
-        key is taken are skipped by the unique index (the caller looks them up)."""
+        """Insert runs; returns the ids inserted. Rows whose idempotency key is taken are
+        skipped by the unique index (the caller looks them up). One run: one statement. A
+        batch: one executemany that SQLAlchemy sends as multi-row INSERTs from a statement
+        compiled once (a 1,000-row VALUES list would be re-keyed and re-compiled each time)."""
         if not rows:
             return set()
-        stmt = (
+        base = (
             self._insert(t.runs)
-            .values(rows)
             .on_conflict_do_nothing(index_elements=["task_identifier", "idempotency_key"])
             .returning(t.runs.c.id)
         )
         tag_rows = [{"tag": tag, "run_id": r["id"]} for r in rows for tag in (r.get("tags") or [])]
         if conn is not None:
-            return self._insert_runs_on(conn, stmt, tag_rows)
-        if self.is_postgres:
-            # the trigger hot path: runs and their tags in one statement, autocommit — one
-            # round trip (a data-modifying CTE writes the tags of the rows actually inserted)
-            ins = stmt.returning(t.runs.c.tags).cte("ins")
+            return self._insert_runs_on(conn, base, rows, tag_rows)
+        if self.is_postgres and len(rows) == 1:
+            # the trigger hot path: the run and its tags in one statement, autocommit — one
+            # round trip (a data-modifying CTE writes the tags only if the row was inserted)
+            ins = base.values(rows).returning(t.runs.c.tags).cte("ins")
             tags = (
                 insert(t.run_tags)
                 .from_select(
@@ -127,11 +134,16 @@ class Store:
             )
             with self.autocommit.connect() as c:
                 return {r[0] for r in c.execute(select(ins.c.id).add_cte(tags))}
+        if not tag_rows:
+            with self.autocommit.connect() as c:
+                return {r[0] for r in c.execute(base, rows)}
         with self.engine.begin() as c:
-            return self._insert_runs_on(c, stmt, tag_rows)
+            return self._insert_runs_on(c, base, rows, tag_rows)
 
-    def _insert_runs_on(self, conn: Connection, stmt: Any, tag_rows: list[dict]) -> set[str]:
-        inserted = {r[0] for r in conn.execute(stmt)}
+    def _insert_runs_on(
+        self, conn: Connection, stmt: Any, rows: list[dict[str, Any]], tag_rows: list[dict]
+    ) -> set[str]:
+        inserted = {r[0] for r in conn.execute(stmt, rows)}
         tag_rows = [r for r in tag_rows if r["run_id"] in inserted]
         if tag_rows:
             conn.execute(insert(t.run_tags), tag_rows)
@@ -172,39 +184,42 @@ class Store:
         with self.autocommit.connect() as conn:
             conn.execute(
                 update(t.runs)
-                .where(t.runs.c.id.in_(ids), t.runs.c.published_at.is_(None))
+                # attempt_count = 0: a worker may already have claimed the run, failed it and
+                # queued a retry (unpublished) before this mark lands; never mark that one
+                .where(
+                    t.runs.c.id.in_(ids),
+                    t.runs.c.published_at.is_(None),
+                    t.runs.c.attempt_count == 0,
+                )
                 .values(published_at=utcnow())
             )
 
     # ------------------------------------------------------------------ worker: claim
-    def claim(self, run_id: str, owner: str, lease_seconds: float) -> Row | None:
+    def claim(self, run_id: str, owner: str, lease_seconds: float) -> Any:
         """Start an attempt: QUEUED → EXECUTING in one conditional UPDATE. ``None`` when
         the run is not claimable (already running, cancelled, not yet due, duplicate)."""
         now = utcnow()
-        r = t.runs.c
-        stmt = (
-            update(t.runs)
-            .where(
-                r.id == run_id,
-                r.status == RunStatus.QUEUED,
-                or_(r.available_at.is_(None), r.available_at <= now),
-            )
-            .values(
-                status=RunStatus.EXECUTING,
-                attempt_count=r.attempt_count + case((r.suspended, literal(0)), else_=literal(1)),
-                lease_owner=owner,
-                lease_expires_at=now + timedelta(seconds=lease_seconds),
-                started_at=func.coalesce(r.started_at, now),
-                executing_since=now,
-                updated_at=now,
-                attempt_execution_ms=case((r.suspended, r.attempt_execution_ms), else_=literal(0)),
-                attempt_started_at=case((r.suspended, r.attempt_started_at), else_=now),
-                suspended=False,
-            )
-            .returning(*t.runs.c)
-        )
-        with self.autocommit.connect() as conn:
-            return conn.execute(stmt).mappings().first()
+        params = {
+            "rid": run_id,
+            "owner": owner,
+            "now": now,
+            "lease": now + timedelta(seconds=lease_seconds),
+        }
+        if self.is_postgres:
+            return self._raw.fetch_one(_CLAIM_PG, params)
+        return self._hot(lambda conn: conn.execute(_CLAIM, params).mappings().first())
+
+    def _hot(self, op: Any) -> Any:
+        """Run a hot-path statement in autocommit, retrying once on a dropped connection
+        (the pool does not ping before every checkout: that would double the round trips)."""
+        try:
+            with self.autocommit.connect() as conn:
+                return op(conn)
+        except DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+            with self.autocommit.connect() as conn:
+                return op(conn)
 
     def renew_leases(self, owner: str, run_ids: Sequence[str], lease_seconds: float) -> set[str]:
         """Extend the leases this worker holds; returns the ids it still owns (a missing id
@@ -266,8 +281,36 @@ class Store:
         attempt record, buffered logs and metadata together. False if the run was no
         longer ours (cancelled, or the lease lapsed and another worker took it)."""
         now = utcnow()
-        r = t.runs.c
         attempt = run["attempt_count"]
+        attempt_row = {
+            "number": attempt,
+            "status": attempt_status or status.value,
+            "worker": owner,
+            "started_at": run["attempt_started_at"] or run["executing_since"],
+            "finished_at": now,
+            "execution_ms": run["attempt_execution_ms"] + execution_ms,
+            "error": error if status != RunStatus.COMPLETED else None,
+        }
+        if (
+            self.is_postgres
+            and not logs
+            and status != RunStatus.WAITING
+            and not run["resume_parent_on_completion"]
+            and self._finish_in_one_statement(
+                run,
+                owner,
+                status,
+                execution_ms,
+                now,
+                output,
+                error,
+                metadata,
+                retry_at,
+                attempt_row,
+            )
+        ):
+            return True
+        r = t.runs.c
         values: dict[str, Any] = {
             "updated_at": now,
             "lease_owner": None,
@@ -299,23 +342,6 @@ class Store:
             r.lease_owner == owner,
             r.attempt_count == attempt,
         )
-        attempt_row = {
-            "number": attempt,
-            "status": attempt_status or status.value,
-            "worker": owner,
-            "started_at": run["attempt_started_at"] or run["executing_since"],
-            "finished_at": now,
-            "execution_ms": run["attempt_execution_ms"] + execution_ms,
-            "error": error if status != RunStatus.COMPLETED else None,
-        }
-        if (
-            self.is_postgres
-            and not logs
-            and status != RunStatus.WAITING
-            and not run["resume_parent_on_completion"]
-            and self._finish_in_one_statement(where, values, run["id"], attempt_row)
-        ):
-            return True
         with self.engine.begin() as conn:
             done = conn.execute(update(t.runs).where(where).values(values)).rowcount == 1
             if logs:
@@ -355,19 +381,46 @@ class Store:
         return True
 
     def _finish_in_one_statement(
-        self, where: Any, values: dict[str, Any], run_id: str, attempt_row: dict[str, Any]
+        self,
+        run: Row,
+        owner: str,
+        status: RunStatus,
+        execution_ms: int,
+        now: datetime,
+        output: Any,
+        error: Any,
+        metadata: Any,
+        retry_at: datetime | None,
+        attempt_row: dict[str, Any],
     ) -> bool:
-        """The hot path on Postgres: the run UPDATE and the attempt INSERT as one statement
-        (a data-modifying CTE) in autocommit — one round trip per finished run. False when
-        the run is no longer ours; the caller then takes the general path."""
-        u = update(t.runs).where(where).values(values).returning(t.runs.c.id).cte("u")
-        cols = ["run_id", *attempt_row]
-        src = select(
-            u.c.id, *(literal(v, t.run_attempts.c[k].type).label(k) for k, v in attempt_row.items())
-        )
-        stmt = insert(t.run_attempts).from_select(cols, src).returning(t.run_attempts.c.run_id)
-        with self.autocommit.connect() as conn:
-            return conn.execute(stmt).first() is not None
+        """The hot path on Postgres: the run UPDATE and the attempt INSERT as one prepared
+        statement (a data-modifying CTE) in autocommit — one round trip per finished run.
+        False when the run is no longer ours; the caller then takes the general path."""
+        retry = status == RunStatus.QUEUED
+
+        def js(value: Any) -> str | None:
+            return None if value is None else dumps(value)
+
+        params = {
+            "rid": run["id"],
+            "owner": owner,
+            "attempt": run["attempt_count"],
+            "now": now,
+            "ms": execution_ms,
+            "metadata": js(metadata),
+            "status": status.value,
+            "finished_at": None if retry else now,
+            "output": js(output),
+            "error": js(error),
+            "retry_at": retry_at if retry else None,
+            "retry": retry,
+            "release": status in KEY_RELEASING_STATUSES,
+            "astatus": attempt_row["status"],
+            "astarted": attempt_row["started_at"],
+            "attempt_ms": attempt_row["execution_ms"],
+            "aerror": js(attempt_row["error"]),
+        }
+        return self._raw.fetch_one(_FINISH_PG_RAW, params) is not None
 
     def _resume_if_completed(
         self, conn: Connection, run_id: str, waitpoint_id: str, now: datetime
@@ -1020,3 +1073,134 @@ def create_child_wait(
 
 def _ms(when: datetime) -> int:
     return int(when.timestamp() * 1000)
+
+
+def _claim_sql() -> str:
+    cols = ", ".join(CLAIMED_COLUMNS)
+    return f"""
+UPDATE runs SET
+  status = 'EXECUTING',
+  attempt_count = attempt_count + CASE WHEN suspended THEN 0 ELSE 1 END,
+  lease_owner = :owner, lease_expires_at = :lease,
+  started_at = COALESCE(started_at, :now), executing_since = :now, updated_at = :now,
+  attempt_execution_ms = CASE WHEN suspended THEN attempt_execution_ms ELSE 0 END,
+  attempt_started_at = CASE WHEN suspended THEN attempt_started_at ELSE :now END,
+  suspended = false
+WHERE id = :rid AND status = 'QUEUED' AND (available_at IS NULL OR available_at <= :now)
+RETURNING {cols}"""
+
+
+def _build_claim() -> Any:
+    """The claim, written out once: SQLAlchemy would re-key the statement on every call,
+    and this runs once per attempt (same SQL on Postgres and SQLite ≥ 3.35)."""
+    return (
+        text(_claim_sql())
+        .bindparams(
+            bindparam("now", type_=t.UTCDateTime()), bindparam("lease", type_=t.UTCDateTime())
+        )
+        .columns(*(t.runs.c[name] for name in CLAIMED_COLUMNS))
+    )
+
+
+#: what a worker reads of a claimed run (not the output, error or other wide columns)
+CLAIMED_COLUMNS = (
+    "id",
+    "task_identifier",
+    "status",
+    "queue",
+    "machine",
+    "payload",
+    "metadata",
+    "tags",
+    "idempotency_key_user",
+    "parent_id",
+    "root_id",
+    "batch_id",
+    "depth",
+    "resume_parent_on_completion",
+    "parent_waitpoint_id",
+    "replayed_from",
+    "attempt_count",
+    "max_attempts",
+    "retry",
+    "max_duration",
+    "created_at",
+    "started_at",
+    "executing_since",
+    "attempt_started_at",
+    "attempt_execution_ms",
+    "lease_owner",
+)
+_CLAIM = _build_claim()
+_CLAIM_SQL = _claim_sql()
+
+# The finish of an attempt on Postgres, written out once (SQLAlchemy would rebuild and
+# re-key an UPDATE … CTE … INSERT … SELECT on every call; this is the hottest statement).
+_FINISH_PG = text("""
+WITH u AS (
+  UPDATE runs SET
+    updated_at = :now, lease_owner = NULL, lease_expires_at = NULL,
+    execution_ms = execution_ms + :ms, attempt_execution_ms = attempt_execution_ms + :ms,
+    metadata = COALESCE(CAST(:metadata AS jsonb), metadata),
+    status = :status, waiting_on = NULL, finished_at = :finished_at,
+    output = CAST(:output AS jsonb), error = CAST(:error AS jsonb),
+    available_at = COALESCE(:retry_at, available_at),
+    published_at = CASE WHEN :retry THEN NULL ELSE published_at END,
+    idempotency_key = CASE WHEN :release THEN NULL ELSE idempotency_key END
+  WHERE id = :rid AND status = 'EXECUTING' AND lease_owner = :owner
+    AND attempt_count = :attempt
+  RETURNING id)
+INSERT INTO run_attempts
+  (run_id, number, status, worker, started_at, finished_at, execution_ms, error)
+SELECT id, :attempt, :astatus, :owner, :astarted, :now, :attempt_ms, CAST(:aerror AS jsonb)
+FROM u
+RETURNING run_id
+""")
+
+
+# The same two statements for psycopg directly (``%(name)s`` parameters): a worker runs
+# them once per attempt each, and SQLAlchemy's per-execution bookkeeping was a third of a
+# no-op run's CPU.
+_CLAIM_PG = re.sub(r"(?<!:):([a-z_]+)", r"%(\1)s", _CLAIM_SQL)
+_FINISH_PG_RAW = re.sub(r"(?<!:):([a-z_]+)", r"%(\1)s", _FINISH_PG.text)
+
+
+class RawConnections:
+    """One autocommit psycopg connection per thread for the hot-path statements, taken from
+    (and counted in) the engine's pool; replaced once if the server dropped it."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self._local = threading.local()
+
+    def _conn(self) -> Any:
+        holder = getattr(self._local, "holder", None)
+        if holder is None or holder.driver_connection.closed:
+            holder = self.engine.raw_connection()
+            conn: Any = holder.driver_connection
+            conn.autocommit = True
+            self._local.holder = holder
+        return holder.driver_connection
+
+    def fetch_one(self, sql: str, params: dict[str, Any]) -> dict[str, Any] | None:
+        import psycopg
+        from psycopg.rows import dict_row
+
+        for attempt in (1, 2):
+            conn = self._conn()
+            try:
+                with conn.cursor(row_factory=dict_row) as cur:
+                    cur.execute(sql, params, prepare=True)
+                    return cur.fetchone() if cur.description else None
+            except psycopg.OperationalError:
+                self._drop()
+                if attempt == 2:
+                    raise
+        return None
+
+    def _drop(self) -> None:
+        holder = getattr(self._local, "holder", None)
+        self._local.holder = None
+        if holder is not None:
+            with contextlib.suppress(Exception):
+                holder.invalidate()
