@@ -201,13 +201,14 @@ def batch_parent(payload: dict) -> dict:
 
 @task(id="t-nondeterministic")
 def nondeterministic(payload: dict) -> dict:
-    # first execution: triggers t-child; after the marker file exists: t-echo instead
+    # first execution: waits for t-slow (slow enough that the run really suspends); on
+    # replay the marker file exists and the code calls t-echo instead
     marker = Path(payload["marker"])
     if marker.exists():
         echo.trigger_and_wait({"x": 1})
     else:
         marker.write_text("1")
-        child.trigger_and_wait({"i": 1})
+        slow.trigger_and_wait({"seconds": 0.5})
     return {}
 
 

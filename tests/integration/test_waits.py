@@ -98,7 +98,7 @@ def test_non_deterministic_replay_fails_with_clear_error(env: Any, worker: Any, 
     run = wait_final(tasks.trigger("t-nondeterministic", {"marker": str(tmp_path / "marker")}).id)
     assert run.status == RunStatus.FAILED and run.attempt_count == 1
     assert run.error["code"] == "NON_DETERMINISTIC_REPLAY"
-    assert "t-child" in run.error["message"] and "t-echo" in run.error["message"]
+    assert "t-slow" in run.error["message"] and "t-echo" in run.error["message"]
 
 
 def test_concurrent_waits_fail_without_retry(env: Any, worker: Any):
