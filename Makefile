@@ -1,33 +1,41 @@
 # The two commands of the README: `make run` and `make test`. Both create .venv first.
+# `make run` installs only the package (the embedded default needs nothing else);
+# `make test` adds every extra and the test tools.
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-EXTRAS ?= dev,mysql,agent,dashboard,redshift,snowflake,bigquery,sqlserver,databricks
+EXTRAS ?= dev
 
 .PHONY: run test test-fast lint typecheck venv clean
 
-$(BIN)/buster-jobs: pyproject.toml
-	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
+
+$(VENV)/.core: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(VENV)/.dev: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e ".[$(EXTRAS)]"
-	touch $(BIN)/buster-jobs
+	touch $(VENV)/.core $@
 
-venv: $(BIN)/buster-jobs
+venv: $(VENV)/.dev
 
-run: venv
+run: $(VENV)/.core
 	$(BIN)/buster-jobs datasources introspect sample --wait
 
-test: venv
+test: $(VENV)/.dev
 	$(BIN)/pytest tests
 
-test-fast: venv
+test-fast: $(VENV)/.dev
 	$(BIN)/pytest tests/unit
 
-lint: venv
+lint: $(VENV)/.dev
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check runtime
+	$(BIN)/mypy
 
-typecheck: venv
+typecheck: $(VENV)/.dev
 	$(BIN)/mypy
 
 clean:
