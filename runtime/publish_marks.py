@@ -10,6 +10,7 @@ the claim drops the duplicate. The grace must exceed ``flush_seconds``.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import threading
 from typing import Any
@@ -35,6 +36,8 @@ class PublishMarks:
                     target=self._loop, name="buster-publish-marks", daemon=True
                 )
                 self._thread.start()
+                # a short-lived producer (the CLI) exits without closing the runtime
+                atexit.register(self.flush)
 
     def _loop(self) -> None:
         while not self._stop:
