@@ -262,8 +262,7 @@ def test_dashboard_serves_its_probe_and_metrics_paths(migrated: Stand):
     s = migrated
     c = s.container("Deployment", "dashboard")
     helped = s.run(c, "dashboard", "buster-jobs", "dashboard", "--help")
-    if helped.returncode != 0:
-        pytest.skip("`buster-jobs dashboard` is not built yet (dashboard.cli)")
+    assert helped.returncode == 0, helped.stderr
     port = str(_free_port())
     proc, c = s.start("Deployment", "dashboard", **{"8000": port, "0.0.0.0": "127.0.0.1"})
     base = f"http://127.0.0.1:{port}"
