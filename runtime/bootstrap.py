@@ -77,6 +77,9 @@ def configure(
 
             upgrade(engine)
         broker = build_broker(settings.amqp_url(), middleware)
+        from .trigger import forget_definitions
+
+        forget_definitions()  # cached task definitions belonged to the previous store
         _runtime = Runtime(
             settings=settings,
             store=Store(engine),

@@ -72,11 +72,15 @@ class RunLifecycle(Middleware):
                 )
             raise SkipMessage("not claimable")
         if get_task(run["task_identifier"]) is None:
-            # a worker without this task's code: hand it back for a worker that has it
-            store.finish_attempt(
-                run, self.executor.owner, status=RunStatus.QUEUED, execution_ms=0, retry_at=None
+            # a worker without this task's code (an older deploy): park the run, uncharged,
+            # for a worker that has it — its boot releases PENDING_VERSION runs
+            store.park_pending_version(run, self.executor.owner)
+            log.warning(
+                "run %s: task %r is not served by this worker; parked",
+                run_id,
+                run["task_identifier"],
+                extra={"run_id": run_id, "action": "task_not_served"},
             )
-            self._park_pending_version(run)
             raise SkipMessage("task not served here")
         log.debug(
             "run %s attempt %s started (%s)",
@@ -86,18 +90,6 @@ class RunLifecycle(Middleware):
             extra={"run_id": run_id, "action": "attempt_started"},
         )
         self._local.run = run
-
-    def _park_pending_version(self, run: Any) -> None:
-        from sqlalchemy import update
-
-        from .store import tables as t
-
-        with self.runtime.store.engine.begin() as conn:
-            conn.execute(
-                update(t.runs)
-                .where(t.runs.c.id == run["id"], t.runs.c.status == RunStatus.QUEUED)
-                .values(status=RunStatus.PENDING_VERSION, published_at=None)
-            )
 
     def record(self, outcome: Outcome) -> None:
         self._local.outcome = outcome

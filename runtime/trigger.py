@@ -62,21 +62,26 @@ class BatchHandle:
 
 
 # producers that trigger by id without importing task code read task_definitions; cache it
-_DEF_CACHE: dict[str, tuple[float, Any]] = {}
+_DEF_CACHE: dict[tuple[int, str], tuple[float, Any]] = {}  # (store, task id)
 _DEF_TTL = 5.0
+
+
+def forget_definitions() -> None:
+    _DEF_CACHE.clear()
 
 
 def _definition(rt: Runtime, task_id: str, task: Task[Any] | None) -> dict[str, Any] | None:
     local = task or get_task(task_id)
     if local is not None:
         return local.definition(rt.settings)
-    hit = _DEF_CACHE.get(task_id)
+    key = (id(rt.store), task_id)
+    hit = _DEF_CACHE.get(key)
     if hit and time.monotonic() - hit[0] < _DEF_TTL:
         return hit[1]
     row = rt.store.task_definition(task_id)
     value = dict(row) if row is not None else None
     if value is not None:
-        _DEF_CACHE[task_id] = (time.monotonic(), value)
+        _DEF_CACHE[key] = (time.monotonic(), value)
     return value
 
 

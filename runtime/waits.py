@@ -225,11 +225,9 @@ def _wait_children(
             }
             child_ids, fresh = create_child_wait(store, wp, step, rows)
             rt = get_runtime()
-            queues = {r["id"]: r["queue"] for r in rows}
+            by_id = {r["id"]: r for r in rows}
             to_pub = [
-                (i, queues[i])
-                for i in fresh
-                if next(r for r in rows if r["id"] == i)["status"] == RunStatus.QUEUED
+                (i, by_id[i]["queue"]) for i in fresh if by_id[i]["status"] == RunStatus.QUEUED
             ]
             if to_pub and rt.can_publish:
                 store.mark_published(rt.publisher.publish(to_pub))

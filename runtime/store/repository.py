@@ -221,6 +221,34 @@ class Store:
             with self.autocommit.connect() as conn:
                 return op(conn)
 
+    def park_pending_version(self, run: Row, owner: str) -> bool:
+        """Undo a claim whose task this worker does not have: back to PENDING_VERSION with
+        the attempt uncharged (a fresh claim added one; a resumed one keeps its attempt)."""
+        fresh = run["attempt_started_at"] == run["executing_since"]
+        r = t.runs.c
+        with self.autocommit.connect() as conn:
+            return (
+                conn.execute(
+                    update(t.runs)
+                    .where(
+                        r.id == run["id"],
+                        r.status == RunStatus.EXECUTING,
+                        r.lease_owner == owner,
+                        r.attempt_count == run["attempt_count"],
+                    )
+                    .values(
+                        status=RunStatus.PENDING_VERSION,
+                        attempt_count=r.attempt_count - (1 if fresh else 0),
+                        suspended=not fresh,
+                        lease_owner=None,
+                        lease_expires_at=None,
+                        published_at=None,
+                        updated_at=utcnow(),
+                    )
+                ).rowcount
+                == 1
+            )
+
     def renew_leases(self, owner: str, run_ids: Sequence[str], lease_seconds: float) -> set[str]:
         """Extend the leases this worker holds; returns the ids it still owns (a missing id
         was cancelled or taken away)."""

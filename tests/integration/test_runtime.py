@@ -99,8 +99,12 @@ def test_secret_payload_field_never_stored_or_logged_in_plain_text(env: Any, wor
     assert run.status == RunStatus.COMPLETED
     assert run.payload["credentials"]["password"] == "**********"
     # by id, as plain JSON: the task's synced payload schema marks the field as a secret
-    by_id = wait_final(tasks.trigger("t-schema", {"name": "n", "count": 1, "credentials": {
-        "user": "bob", "password": "hunter2-by-id"}}).id)
+    by_id = wait_final(
+        tasks.trigger(
+            "t-schema",
+            {"name": "n", "count": 1, "credentials": {"user": "bob", "password": "hunter2-by-id"}},
+        ).id
+    )
     assert by_id.status == RunStatus.COMPLETED
     assert by_id.payload["credentials"]["password"] == "**********"
     logs = runs.logs(run.id)
@@ -258,8 +262,7 @@ def test_replay_makes_a_new_run_with_same_payload(env: Any, worker: Any):
     assert runs.retrieve(run.id).replayed_from == first.id
 
 
-def test_on_complete_runs_for_runs_that_end_outside_a_worker(env: Any, worker: Any,
-                                                            tmp_path: Path):
+def test_on_complete_runs_for_runs_that_end_outside_a_worker(env: Any, worker: Any, tmp_path: Path):
     trace = tmp_path / "trace"
     delayed = tasks.trigger("t-slow", {"seconds": 0.1, "trace": str(trace)}, delay="1h")
     runs.cancel(delayed.id)
@@ -273,7 +276,26 @@ def test_trigger_inside_a_task_makes_child_runs(env: Any, worker: Any):
     parent = runs.poll(tasks.trigger("t-fanout", {"n": 3}).id, poll_interval=0.05, timeout=30)
     assert parent.status == RunStatus.COMPLETED
     children = [wait_final(i) for i in parent.output["children"]]
-    assert all(c.parent_id == parent.id and c.root_id == parent.id and c.depth == 1
-               for c in children)
+    assert all(
+        c.parent_id == parent.id and c.root_id == parent.id and c.depth == 1 for c in children
+    )
     batch = runs.list(batch=parent.output["batch"]).data
     assert len(batch) == 2 and all(r.parent_id == parent.id for r in batch)
+
+
+def test_a_worker_without_the_task_parks_the_run_uncharged(env: Any, worker: Any):
+    from runtime import get_runtime
+    from runtime.durations import utcnow
+
+    # a definition synced by some other worker (its code is not in this process)
+    definition = {
+        **t.echo.definition(get_runtime().settings),
+        "id": "t-elsewhere",
+        "updated_at": utcnow(),
+    }
+    get_runtime().store.upsert_task_definitions([definition])
+    handle = tasks.trigger("t-elsewhere", {"x": 1})
+    run = wait_for(
+        lambda: (r := runs.retrieve(handle.id)).status == RunStatus.PENDING_VERSION and r
+    )
+    assert run.attempt_count == 0 and run.attempts == []
