@@ -24,7 +24,6 @@ from .context import RunContext, RunInfo, TaskContext, reset_current, set_curren
 from .durations import utcnow
 from .errors import (
     AbortTaskRunError,
-    BusterError,
     ConcurrentWaitError,
     MaxDurationExceeded,
     NonDeterminismError,
@@ -400,7 +399,3 @@ class Executor:
             queue={"name": run["queue"]},
             machine={"name": m.name, "cpu": m.cpu, "memory": m.memory_gb},
         )
-
-
-def is_buster_error(exc: BaseException) -> bool:
-    return isinstance(exc, BusterError)

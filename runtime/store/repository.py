@@ -599,11 +599,6 @@ class Store:
         with self.autocommit.connect() as conn:
             return list(conn.execute(q).mappings())
 
-    def count_by_status(self) -> dict[str, int]:
-        with self.autocommit.connect() as conn:
-            rows = conn.execute(select(t.runs.c.status, func.count()).group_by(t.runs.c.status))
-            return {s: n for s, n in rows}
-
     # ------------------------------------------------------------------ cancel
     def cancel(self, run_id: str, reason: str = "Canceled") -> list[str]:
         """Cancel a run and its unfinished descendants; returns the ids canceled. An
