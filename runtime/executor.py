@@ -177,8 +177,7 @@ class Executor:
                 if rc.metadata_dirty:
                     meta[rc.run_id] = dict(rc.metadata)
                     rc.metadata_dirty = False
-        self.store.add_logs(logs)
-        self.store.set_metadata(meta)
+        self.store.write_buffers(logs, meta)
 
     def running_ids(self) -> list[str]:
         with self._lock:

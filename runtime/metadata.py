@@ -95,9 +95,7 @@ class _Metadata:
             meta = dict(rc.metadata) if rc.metadata_dirty else None
             rc.metadata_dirty = False
         store = rc.executor.store
-        store.add_logs(logs)
-        if meta is not None:
-            store.set_metadata({rc.run_id: meta})
+        store.write_buffers(logs, {rc.run_id: meta} if meta is not None else {})
 
 
 metadata = _Metadata()

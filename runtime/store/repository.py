@@ -496,23 +496,20 @@ class Store:
             self._requeue_waiting(conn, [wp_id], now)
 
     def add_logs(self, logs: Sequence[dict[str, Any]]) -> None:
-        if logs:
-            with self.engine.begin() as conn:
-                conn.execute(insert(t.run_logs), list(logs))
+        self.write_buffers(logs, {})
 
-    def set_metadata(self, updates: dict[str, Any]) -> None:
-        """Write the metadata of several executing runs (the periodic flush)."""
-        if not updates:
+    def write_buffers(self, logs: Sequence[dict[str, Any]], metadata: dict[str, Any]) -> None:
+        """The periodic flush of every running attempt in this process: all buffered log
+        lines and all changed metadata documents in one transaction, each as one
+        executemany (not a statement per run). Metadata is written only while the run is
+        executing: a late flush must never overwrite what the attempt's final write stored."""
+        if not logs and not metadata:
             return
         with self.engine.begin() as conn:
-            for run_id, meta in updates.items():
-                # only while executing: a late periodic flush must never overwrite the
-                # metadata the attempt's final write stored
-                conn.execute(
-                    update(t.runs)
-                    .where(t.runs.c.id == run_id, t.runs.c.status == RunStatus.EXECUTING)
-                    .values(metadata=meta)
-                )
+            if logs:
+                conn.execute(insert(t.run_logs), list(logs))
+            if metadata:
+                conn.execute(_SET_METADATA, [{"rid": k, "meta": v} for k, v in metadata.items()])
 
     # ------------------------------------------------------------------ reads
     def get_run(self, run_id: str) -> Row | None:
@@ -1227,3 +1224,10 @@ class RawConnections:
         if holder is not None:
             with contextlib.suppress(Exception):
                 holder.invalidate()
+
+
+_SET_METADATA = (
+    update(t.runs)
+    .where(t.runs.c.id == bindparam("rid"), t.runs.c.status == RunStatus.EXECUTING.value)
+    .values(metadata=bindparam("meta", type_=t.Json))
+)
