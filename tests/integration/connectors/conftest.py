@@ -6,6 +6,7 @@ A server that is down makes these fixtures raise, so the tests fail instead of s
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -150,9 +151,10 @@ def mysql_admin(database: str | None = None) -> pymysql.connections.Connection[A
                            database=database, autocommit=True, connect_timeout=5)
 
 
-@pytest.fixture(scope="module")
-def pg_database() -> Iterator[str]:
-    name = unique("bj_it_pg")
+@contextlib.contextmanager
+def throwaway_pg_database(prefix: str) -> Iterator[str]:
+    """A fresh PostgreSQL database holding the shop schema, dropped afterwards."""
+    name = unique(prefix)
     with pg_admin() as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
     try:
@@ -164,15 +166,10 @@ def pg_database() -> Iterator[str]:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-@pytest.fixture
-def pg_credentials(pg_database: str) -> dict[str, Any]:
-    return {"type": "postgres", "host": PG_HOST, "port": PG_PORT, "database": pg_database,
-            "user": PG_ADMIN_USER, "application_name": unique("bj_app")}
-
-
-@pytest.fixture(scope="module")
-def mysql_database() -> Iterator[str]:
-    name = unique("bj_it_my")
+@contextlib.contextmanager
+def throwaway_mysql_database(prefix: str) -> Iterator[str]:
+    """A fresh MariaDB database holding the shop schema, dropped afterwards."""
+    name = unique(prefix)
     with mysql_admin() as admin, admin.cursor() as cur:
         cur.execute(f"CREATE DATABASE `{name}`")
     try:
@@ -185,6 +182,39 @@ def mysql_database() -> Iterator[str]:
             cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
 
 
+@contextlib.contextmanager
+def mysql_user_with_password(database: str, prefix: str) -> Iterator[tuple[str, str]]:
+    """A MariaDB user with a real password (root has none here) that may read
+    ``database``: (user, password)."""
+    user, password = unique(prefix), "Secret-" + uuid.uuid4().hex
+    with mysql_admin() as admin, admin.cursor() as cur:
+        cur.execute("CREATE USER %s@'127.0.0.1' IDENTIFIED BY %s", (user, password))
+        cur.execute(f"GRANT SELECT ON `{database}`.* TO %s@'127.0.0.1'", (user,))
+    try:
+        yield user, password
+    finally:
+        with mysql_admin() as admin, admin.cursor() as cur:
+            cur.execute("DROP USER IF EXISTS %s@'127.0.0.1'", (user,))
+
+
+@pytest.fixture(scope="module")
+def pg_database() -> Iterator[str]:
+    with throwaway_pg_database("bj_it_pg") as name:
+        yield name
+
+
+@pytest.fixture
+def pg_credentials(pg_database: str) -> dict[str, Any]:
+    return {"type": "postgres", "host": PG_HOST, "port": PG_PORT, "database": pg_database,
+            "user": PG_ADMIN_USER, "application_name": unique("bj_app")}
+
+
+@pytest.fixture(scope="module")
+def mysql_database() -> Iterator[str]:
+    with throwaway_mysql_database("bj_it_my") as name:
+        yield name
+
+
 @pytest.fixture
 def mysql_credentials(mysql_database: str) -> dict[str, Any]:
     return {"type": "mysql", "host": MYSQL_HOST, "port": MYSQL_PORT,
@@ -193,16 +223,8 @@ def mysql_credentials(mysql_database: str) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def mysql_password_user(mysql_database: str) -> Iterator[tuple[str, str]]:
-    """A MariaDB user with a real password (root has none here)."""
-    user, password = unique("bj_u"), "Mysql-" + uuid.uuid4().hex
-    with mysql_admin() as admin, admin.cursor() as cur:
-        cur.execute("CREATE USER %s@'127.0.0.1' IDENTIFIED BY %s", (user, password))
-        cur.execute(f"GRANT SELECT ON `{mysql_database}`.* TO %s@'127.0.0.1'", (user,))
-    try:
-        yield user, password
-    finally:
-        with mysql_admin() as admin, admin.cursor() as cur:
-            cur.execute("DROP USER IF EXISTS %s@'127.0.0.1'", (user,))
+    with mysql_user_with_password(mysql_database, "bj_u") as user:
+        yield user
 
 
 @pytest.fixture(scope="session")

@@ -4,20 +4,18 @@ with a password, and a flaky TCP proxy for transient network failures."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from tests.integration.connectors.conftest import (
-    MYSQL_SCHEMA,
     PG_ADMIN_USER,
     PG_HOST,
     PG_PORT,
-    PG_SCHEMA,
-    mysql_admin,
-    pg_admin,
+    mysql_user_with_password,
+    throwaway_mysql_database,
+    throwaway_pg_database,
     unique,
 )
 from tests.integration.introspect_data._support import FlakyProxy
@@ -25,16 +23,8 @@ from tests.integration.introspect_data._support import FlakyProxy
 
 @pytest.fixture(scope="module")
 def pg_db() -> Iterator[str]:
-    name = unique("bj_intro_pg")
-    with pg_admin() as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        with pg_admin(name) as conn:
-            conn.execute(PG_SCHEMA)
+    with throwaway_pg_database("bj_intro_pg") as name:
         yield name
-    finally:
-        with pg_admin() as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture
@@ -46,31 +36,15 @@ def pg_creds(pg_db: str) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def mysql_db() -> Iterator[str]:
-    name = unique("bj_intro_my")
-    with mysql_admin() as admin, admin.cursor() as cur:
-        cur.execute(f"CREATE DATABASE `{name}`")
-    try:
-        with mysql_admin(name) as conn, conn.cursor() as cur:
-            for statement in MYSQL_SCHEMA:
-                cur.execute(statement)
+    with throwaway_mysql_database("bj_intro_my") as name:
         yield name
-    finally:
-        with mysql_admin() as admin, admin.cursor() as cur:
-            cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
 
 
 @pytest.fixture(scope="module")
 def mysql_user(mysql_db: str) -> Iterator[tuple[str, str]]:
     """A MariaDB user with a real password (root has none here): (user, password)."""
-    user, password = unique("bj_iu"), "Secret-" + uuid.uuid4().hex
-    with mysql_admin() as admin, admin.cursor() as cur:
-        cur.execute("CREATE USER %s@'127.0.0.1' IDENTIFIED BY %s", (user, password))
-        cur.execute(f"GRANT SELECT ON `{mysql_db}`.* TO %s@'127.0.0.1'", (user,))
-    try:
-        yield user, password
-    finally:
-        with mysql_admin() as admin, admin.cursor() as cur:
-            cur.execute("DROP USER IF EXISTS %s@'127.0.0.1'", (user,))
+    with mysql_user_with_password(mysql_db, "bj_iu") as user:
+        yield user
 
 
 @pytest.fixture
