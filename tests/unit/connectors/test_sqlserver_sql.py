@@ -3,19 +3,25 @@ connection string and error mapping, checked without a server."""
 
 from __future__ import annotations
 
-import pyodbc
-import pytest
-import sqlglot
+from tests.stands.sqlserver import ensure_driver
 
-from connectors.credentials import parse_credentials
-from connectors.errors import (
+# pyodbc loads libodbc (Debian's unixodbc) on import, at collection time: a fresh machine
+# gets it here, before the import, rather than failing the whole session's collection
+ensure_driver()
+
+import pyodbc  # noqa: E402
+import pytest  # noqa: E402
+import sqlglot  # noqa: E402
+
+from connectors.credentials import parse_credentials  # noqa: E402
+from connectors.errors import (  # noqa: E402
     AuthenticationError,
     DatabaseNotFoundError,
     HostUnreachableError,
     QueryError,
     QueryTimeoutError,
 )
-from connectors.sqlserver import (
+from connectors.sqlserver import (  # noqa: E402
     SQLServerConnector,
     _column,
     catalog_statements,
