@@ -168,7 +168,7 @@ def retrieve(run_id: Any) -> Run:
     row = store.get_run(_id(run_id))
     if row is None:
         raise RunNotFoundError(f"no run with id {_id(run_id)!r}")
-    return from_row(row, store.attempts(row["id"]))
+    return from_row(row, store.attempts(row["id"], row))
 
 
 @dataclass

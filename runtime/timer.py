@@ -28,6 +28,10 @@ class TimerLoop:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.last_tick_lag = 0.0
+        # lost-message recovery looks for runs published stale_queued_seconds ago: checking
+        # every tick would only repeat the same scan
+        self._stale_every = min(60.0, self.settings.stale_queued_seconds / 10)
+        self._next_stale_check = 0.0
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self.run_forever, name="buster-timer", daemon=True)
@@ -58,7 +62,7 @@ class TimerLoop:
             "expired": len(store.expire_ttl(n)),
             "crashed": self._lapsed_leases(n),
             "orphaned_waits": store.resume_orphaned_waits(n),
-            "stale": store.unpublish_stale(self.settings.stale_queued_seconds, n),
+            "stale": self._unpublish_stale(n),
         }
         if self.runtime.can_publish:
             counts["published"] = store.publish_due(
@@ -68,6 +72,12 @@ class TimerLoop:
         if any(counts.values()):
             log.debug("timer tick %s", counts, extra={"action": "timer_tick", **counts})
         return counts
+
+    def _unpublish_stale(self, limit: int) -> int:
+        if time.monotonic() < self._next_stale_check:
+            return 0
+        self._next_stale_check = time.monotonic() + self._stale_every
+        return int(self.runtime.store.unpublish_stale(self.settings.stale_queued_seconds, limit))
 
     def _lapsed_leases(self, limit: int) -> int:
         store, done = self.runtime.store, 0

@@ -178,7 +178,16 @@ class WorkerProcess:
         self.worker = None
         with contextlib.suppress(Exception):
             self.runtime.store.worker_gone(self.id)
-        log.info("worker %s stopped", self.id, extra={"action": "worker_stopped"})
+        store = self.runtime.store
+        log.info(
+            "worker %s stopped (claims: %d runs in %d statements; final finishes: %d in %d)",
+            self.id,
+            store.claims.items,
+            store.claims.batches,
+            store.finishes.items,
+            store.finishes.batches,
+            extra={"action": "worker_stopped"},
+        )
 
 
 def _serve(queues: Sequence[str], threads: int, timer: bool, modules: Sequence[str]) -> None:

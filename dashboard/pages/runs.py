@@ -140,7 +140,7 @@ def _run_page(d: Dash, run_id: str) -> dict[str, Any] | None:
     row = store.get_run(run_id)
     if row is None:
         return None
-    attempts = store.attempts(run_id)
+    attempts = store.attempts(run_id, row)
     return {
         "run": row,
         "attempts": attempts,

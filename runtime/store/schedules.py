@@ -159,6 +159,7 @@ def _bulk_insert(
     rows: list[dict[str, Any]],
     conflict: Sequence[str],
     returning: Sequence[str],
+    conflict_where: str | None = None,
 ) -> list[tuple]:
     """INSERT … ON CONFLICT DO NOTHING RETURNING for many rows at once.
 
@@ -172,16 +173,21 @@ def _bulk_insert(
 
         cols = ", ".join(f'"{c}"' for c in rows[0])
         order = ", ".join(f'"{c}"' for c in conflict)
+        # a partial unique index is only inferred when ON CONFLICT repeats its predicate
+        where = f" WHERE {conflict_where}" if conflict_where else ""
         q = text(
             f"INSERT INTO {table.name} ({cols}) SELECT {cols} FROM "
             f"jsonb_populate_recordset(NULL::{table.name}, CAST(:rows AS jsonb)) "
-            f"ORDER BY {order} ON CONFLICT ({order}) DO NOTHING "
+            f"ORDER BY {order} ON CONFLICT ({order}){where} DO NOTHING "
             f"RETURNING {', '.join(returning)}"
         )
         return [tuple(r) for r in conn.execute(q, {"rows": dumps(rows)})]
     stmt = (
         store._insert(table)
-        .on_conflict_do_nothing(index_elements=list(conflict))
+        .on_conflict_do_nothing(
+            index_elements=list(conflict),
+            index_where=text(conflict_where) if conflict_where else None,
+        )
         .returning(*(table.c[c] for c in returning))
     )
     return [tuple(r) for r in conn.execute(stmt, rows)]
@@ -213,7 +219,15 @@ def insert_runs(store: Store, conn: Connection, rows: list[dict[str, Any]]) -> s
     idempotency key exists already is skipped)."""
     if not rows:
         return set()
-    got = _bulk_insert(store, conn, t.runs, rows, ["task_identifier", "idempotency_key"], ["id"])
+    got = _bulk_insert(
+        store,
+        conn,
+        t.runs,
+        rows,
+        ["task_identifier", "idempotency_key"],
+        ["id"],
+        conflict_where="idempotency_key IS NOT NULL",
+    )
     return {r[0] for r in got}
 
 

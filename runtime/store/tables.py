@@ -123,14 +123,23 @@ runs = Table(
     Column("finished_at", UTCDateTime),
     Column("execution_ms", BigInteger, nullable=False, server_default="0"),
     Column("attempt_execution_ms", BigInteger, nullable=False, server_default="0"),
-    # the lease of the attempt that is executing
+    # the lease of the attempt that is executing; once the run has ended, lease_owner keeps
+    # the worker of its last attempt (that attempt is read from this row, see Store.attempts)
     Column("lease_owner", String(128)),
     Column("lease_expires_at", UTCDateTime),
     # waits
     Column("waiting_on", String(48)),
     Column("on_complete_pending", Boolean, nullable=False, server_default=text("false")),
 )
-Index("ix_runs_idempotency", runs.c.task_identifier, runs.c.idempotency_key, unique=True)
+# partial: most runs have no key, and a full index would take an entry on every status update
+Index(
+    "ix_runs_idempotency",
+    runs.c.task_identifier,
+    runs.c.idempotency_key,
+    unique=True,
+    postgresql_where=text("idempotency_key IS NOT NULL"),
+    sqlite_where=text("idempotency_key IS NOT NULL"),
+)
 Index("ix_runs_status_id", runs.c.status, runs.c.id)
 # the dashboard finds runs by the key a user gave (idempotency_key holds its hash)
 Index(

@@ -48,6 +48,12 @@ def test_retries_follow_backoff_then_complete_and_hooks_fire(env: Any, worker: A
     # min 200 ms × 2^(n-1), no jitter: ≥ 200 ms then ≥ 400 ms between attempts
     assert times[1] - times[0] >= 0.2 and times[2] - times[1] >= 0.4
     assert [a.status for a in run.attempts] == ["FAILED", "FAILED", "COMPLETED"]
+    assert [a.number for a in run.attempts] == [1, 2, 3]
+    for before, after in zip(run.attempts, run.attempts[1:], strict=False):
+        assert before.finished_at is not None and before.finished_at <= after.started_at
+    last = run.attempts[-1]
+    assert last.worker and last.error is None and last.finished_at == run.finished_at
+    assert run.attempts[0].error["message"] and last.execution_ms is not None
     assert lines.count("on_start:1") == 1 and not any(x.startswith("on_start:2") for x in lines)
     assert [x for x in lines if x.startswith("cleanup")] == ["cleanup:1", "cleanup:2", "cleanup:3"]
     assert "on_success:3" in lines and not any(x.startswith("on_failure") for x in lines)
@@ -299,3 +305,76 @@ def test_a_worker_without_the_task_parks_the_run_uncharged(env: Any, worker: Any
         lambda: (r := runs.retrieve(handle.id)).status == RunStatus.PENDING_VERSION and r
     )
     assert run.attempt_count == 0 and run.attempts == []
+
+
+def test_final_attempt_lives_on_the_run_row_and_reads_back_whole(env: Any, worker: Any):
+    """The finish that ends a run writes no attempt record (one statement fewer per run);
+    the attempt is read back from the run row with its worker and timings."""
+    from sqlalchemy import func, select
+
+    from runtime.bootstrap import get_runtime
+    from runtime.store import tables as tb
+
+    run = wait_final(tasks.trigger("t-echo", {"a": 1}).id)
+    assert run.status == RunStatus.COMPLETED
+    (attempt,) = run.attempts
+    assert attempt.number == 1 and attempt.status == "COMPLETED"
+    assert attempt.worker and attempt.worker.count(":") >= 1  # host:pid:… of the worker
+    assert attempt.started_at == run.started_at and attempt.finished_at == run.finished_at
+    store = get_runtime().store
+    with store.engine.connect() as conn:
+        n = conn.execute(
+            select(func.count()).select_from(tb.run_attempts).where(
+                tb.run_attempts.c.run_id == run.id
+            )
+        ).scalar()
+    # Postgres takes the one-statement finish; SQLite writes the record in its transaction
+    assert n == (0 if store.is_postgres else 1)
+    assert store.attempts(run.id) == store.attempts(run.id, store.get_run(run.id))
+
+
+def test_lost_message_is_republished_after_stale_window(env: Any):
+    """A QUEUED run published long ago and never claimed (its message was lost) is handed
+    back to the timer's publisher; a recently published one is left alone."""
+    import time
+
+    from sqlalchemy import update
+
+    from runtime.bootstrap import get_runtime
+    from runtime.durations import utcnow
+    from runtime.store import tables as tb
+
+    store = get_runtime().store
+    old = tasks.trigger("t-echo", {"a": 1})
+    time.sleep(1.1)
+    fresh = tasks.trigger("t-echo", {"a": 2})
+    with store.engine.begin() as conn:  # as the producers' publish marks would stamp them
+        for rid in (old.id, fresh.id):
+            row = store.get_run(rid)
+            stamp = row["created_at"] if rid == old.id else utcnow()
+            conn.execute(update(tb.runs).where(tb.runs.c.id == rid).values(published_at=stamp))
+    assert store.unpublish_stale(1.0, 100) == 1
+    assert store.get_run(old.id)["published_at"] is None
+    assert store.get_run(fresh.id)["published_at"] is not None
+    assert store.unpublish_stale(1.0, 100) == 0
+
+
+def test_one_claim_batch_with_a_run_twice_claims_it_once(pg_env: Any):
+    """Two deliveries of one run can land in the same group-committed claim: exactly one
+    message gets the run, the other nothing; other runs in the batch are claimed."""
+    from runtime.bootstrap import get_runtime
+
+    store = get_runtime().store
+    a = tasks.trigger("t-echo", {"a": 1}).id
+    b = tasks.trigger("t-echo", {"a": 2}).id
+    got = store._claim_batch([(a, "w:1", 30.0), (b, "w:1", 30.0), (a, "w:1", 30.0)])
+    assert [r["id"] if r else None for r in got] == [a, b, None]
+    assert got[0]["status"] == RunStatus.EXECUTING and got[0]["attempt_count"] == 1
+    assert store._claim_batch([(a, "w:2", 30.0)]) == [None]  # taken: no second claim
+    assert store.finishes.submit(
+        {"rid": b, "owner": "w:1", "attempt": 1, "ms": 5, "metadata": None,
+         "status": "COMPLETED", "output": {"ok": True}, "error": None, "release": False}
+    )
+    done = runs.retrieve(b)
+    assert done.status == RunStatus.COMPLETED and done.output == {"ok": True}
+    assert [(x.number, x.worker, x.execution_ms) for x in done.attempts] == [(1, "w:1", 5)]
