@@ -5,8 +5,10 @@
 
 1. **Trigger endpoint**: ``buster-jobs dashboard --workers N`` against a fresh Postgres
    database and RabbitMQ; ``wrk`` (apt: wrk) POSTs ``/api/v1/tasks/{id}/trigger`` with the
-   body the SDK sends, for ``--seconds``; prints requests/s and p50/p90/p99 latency.
-   Target ≥ 1,000 req/s. The load generator shares the machine's CPUs with the server.
+   body the SDK sends, for ``--seconds``; prints requests/s and p50/p90/p99 latency, then
+   the same against the HTTP floor (``bench/http_floor.py``: same uvicorn and Starlette, an
+   endpoint that does no work) and the ratio. Target ≥ 1,000 req/s. The load generator
+   shares the machine's CPUs with the server.
 2. **Runs list at scale**: ``--rows`` runs bulk-inserted with ``generate_series`` (20 tasks,
    13 statuses, 1 in 10 runs tagged), then for each filter combination the runs-list page
    (``/runs``) and API (``/api/v1/runs``) are timed in-process (server time, no network)
@@ -71,7 +73,6 @@ _BODY = (
 
 
 def bench_trigger(args: argparse.Namespace, env: dict[str, str]) -> None:
-    import httpx
 
     from dashboard.auth import create_key
     from runtime import get_runtime
@@ -98,28 +99,46 @@ def bench_trigger(args: argparse.Namespace, env: dict[str, str]) -> None:
     )
     _, key = create_key(rt.store, "bench")
     port = 18000 + os.getpid() % 1000
+    dashboard = [sys.executable, "-m", "runtime.cli", "dashboard", "--port", str(port)]
+    dashboard += ["--workers", str(args.workers)]
+    floor = [sys.executable, "-m", "uvicorn", "bench.http_floor:app", "--port", str(port + 1)]
+    floor += ["--workers", str(args.workers), "--log-level", "warning", "--no-access-log"]
+    header = f"{args.workers} uvicorn worker(s), {args.connections} connections, {args.seconds}s"
+    ours = _serve_and_load(dashboard, port, key, args, env)
+    print(f"== trigger endpoint: {header} ==")
+    print(ours["raw"])
+    base = _serve_and_load(floor, port + 1, key, args, env)
+    print(f"== HTTP floor (bench/http_floor.py: same uvicorn + Starlette, no work): {header} ==")
+    print(base["raw"])
+    with rt.store.engine.connect() as conn:
+        from sqlalchemy import func, select
+
+        from runtime.store import tables as t
+
+        n = conn.execute(select(func.count()).select_from(t.runs)).scalar_one()
+    print(f"runs created: {n}")
+    print(
+        f"trigger endpoint {ours['rps']:,.0f} req/s (p50 {ours['p50']}, p99 {ours['p99']}); "
+        f"HTTP floor {base['rps']:,.0f} req/s; ratio {ours['rps'] / base['rps']:.2f}×; "
+        f"target ≥ 1,000 req/s: {'met' if ours['rps'] >= 1000 else 'NOT met'}"
+    )
+
+
+def _serve_and_load(
+    cmd: list[str], port: int, key: str, args: argparse.Namespace, env: dict[str, str]
+) -> dict[str, Any]:
+    """Start a server, wait for it, warm it up, then measure it with wrk."""
+    import httpx
+
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "runtime.cli",
-            "dashboard",
-            "--port",
-            str(port),
-            "--workers",
-            str(args.workers),
-        ],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.STDOUT,
+        cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
     )
     url = f"http://127.0.0.1:{port}"
     try:
         for _ in range(200):
             try:
-                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                    break
+                httpx.get(url + "/healthz", timeout=1)
+                break
             except httpx.HTTPError:
                 time.sleep(0.1)
         with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
@@ -129,35 +148,27 @@ def bench_trigger(args: argparse.Namespace, env: dict[str, str]) -> None:
             ["wrk", "-t2", "-c8", "-d2s", "-s", fh.name, target], capture_output=True, timeout=60
         )  # warm-up
         res = subprocess.run(
-            [
-                "wrk",
-                "-t2",
-                f"-c{args.connections}",
-                f"-d{args.seconds}s",
-                "--latency",
-                "-s",
-                fh.name,
-                target,
-            ],
+            ["wrk", "-t2", f"-c{args.connections}", f"-d{args.seconds}s", "--latency"]
+            + ["-s", fh.name, target],
             capture_output=True,
             text=True,
             timeout=args.seconds + 60,
         )
-        print(
-            f"== trigger endpoint: {args.workers} uvicorn worker(s), "
-            f"{args.connections} connections, {args.seconds}s =="
-        )
-        print(res.stdout)
-        with rt.store.engine.connect() as conn:
-            from sqlalchemy import func, select
-
-            from runtime.store import tables as t
-
-            n = conn.execute(select(func.count()).select_from(t.runs)).scalar_one()
-        print(f"runs created: {n}")
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+    out: dict[str, Any] = {"raw": res.stdout, "rps": 0.0, "p50": "?", "p99": "?"}
+    for line in res.stdout.splitlines():
+        parts = line.split()
+        if line.startswith("Requests/sec:"):
+            out["rps"] = float(parts[1])
+        elif parts[:1] == ["50%"]:
+            out["p50"] = parts[1]
+        elif parts[:1] == ["99%"]:
+            out["p99"] = parts[1]
+    if " 2xx" in res.stdout or "Non-2xx" in res.stdout:
+        out["raw"] += "(some responses were not 2xx: see above)\n"
+    return out
 
 
 def _now() -> Any:

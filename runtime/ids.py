@@ -5,6 +5,7 @@ Sorting run ids sorts runs by creation time, so keyset pagination can order by i
 
 from __future__ import annotations
 
+import base64
 import os
 import threading
 import time
@@ -23,6 +24,15 @@ def _encode(value: int, length: int) -> str:
     return "".join(reversed(chars))
 
 
+_B32 = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", _ALPHABET.encode())
+
+
+def _encode26(value: int) -> str:
+    """``_encode(value, 26)`` for a 128-bit value in C speed: base32 of 20 bytes is 32
+    chars of which the last 26 carry the low 130 bits (the id is made once per run)."""
+    return base64.b32encode(value.to_bytes(20, "big"))[6:].translate(_B32).decode()
+
+
 def ulid() -> str:
     """A monotonic ULID: ids made in the same millisecond still sort in creation order."""
     global _last_ms, _last_rand
@@ -35,7 +45,7 @@ def ulid() -> str:
             _last_rand = int.from_bytes(os.urandom(10), "big") >> 1  # room to increment
         _last_ms = now
         rand = _last_rand
-    return _encode(now, 10) + _encode(rand, 16)
+    return _encode26((now << 80) | rand)
 
 
 def new_id(prefix: str) -> str:

@@ -85,6 +85,14 @@ def _definition(rt: Runtime, task_id: str, task: Task[Any] | None) -> dict[str, 
     return value
 
 
+def definition_cached(rt: Runtime, task_id: str) -> bool:
+    """True when ``build_row`` for this task reads nothing from the database."""
+    if get_task(task_id) is not None:
+        return True
+    hit = _DEF_CACHE.get((id(rt.store), task_id))
+    return bool(hit) and time.monotonic() - hit[0] < _DEF_TTL  # type: ignore[index]
+
+
 def _check_options(options: dict[str, Any]) -> None:
     unknown = set(options) - _KNOWN_OPTIONS
     if unknown:
@@ -222,10 +230,13 @@ def build_row(
     return row
 
 
-def insert_and_publish(rt: Runtime, rows: list[dict[str, Any]]) -> list[RunHandle]:
+def insert_and_publish(
+    rt: Runtime, rows: list[dict[str, Any]], *, defer_marks: bool = False
+) -> list[RunHandle]:
     """Insert rows (one statement); rows whose idempotency key is taken return the existing
     run (``is_cached``) unless its key expired, in which case the key is released and the
-    row inserted after all."""
+    row inserted after all. ``defer_marks``: mark the published runs through the batched
+    marks even when there are several (the HTTP API's group-committed single triggers)."""
     inserted = rt.store.insert_runs(rows)
     handles: dict[str, RunHandle] = {}
     conflicted = [r for r in rows if r["id"] not in inserted]
@@ -264,7 +275,7 @@ def insert_and_publish(rt: Runtime, rows: list[dict[str, Any]]) -> list[RunHandl
     ]
     if to_publish and rt.can_publish:
         sent = rt.publisher.publish(to_publish)
-        if len(sent) == 1 and rt.marks is not None:
+        if (len(sent) == 1 or defer_marks) and rt.marks is not None:
             rt.marks.add(sent)  # batched with other triggers' marks: one UPDATE per flush
         else:
             rt.store.mark_published(sent)

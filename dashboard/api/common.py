@@ -43,7 +43,11 @@ def endpoint(fn: Handler) -> Callable[[Request], Awaitable[Response]]:
     async def route(request: Request) -> Response:
         d = dash(request)
         key = bearer(request.headers)
-        principal = await run_in_threadpool(d.keys.lookup, key) if key else None
+        principal = None
+        if key:
+            found, principal = d.keys.cached(key)
+            if not found:
+                principal = await run_in_threadpool(d.keys.lookup, key)
         if principal is None:
             log.warning(
                 "rejected API request: invalid or missing API key",

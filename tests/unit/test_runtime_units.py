@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -125,6 +126,22 @@ def test_ids_are_prefixed_and_sort_by_creation():
     made = [ids.run_id() for _ in range(2000)]
     assert made == sorted(made) and len(set(made)) == 2000
     assert all(i.startswith("run_") and len(i) == 30 for i in made)
+
+
+def test_fast_id_encoding_matches_the_time_prefix_encoding():
+    """ids are encoded in one base64 call; the prefix used for time-range scans must still
+    be the first 10 characters of every id made in that millisecond."""
+    import random
+
+    rng = random.Random(7)
+    for bits in [(0, 0), ((1 << 48) - 1, (1 << 80) - 1)] + [
+        (rng.getrandbits(48), rng.getrandbits(80)) for _ in range(2000)
+    ]:
+        now, rand = bits
+        assert ids._encode26((now << 80) | rand) == ids._encode(now, 10) + ids._encode(rand, 16)
+    made = ids.run_id()
+    ms = int(time.time() * 1000)
+    assert ids.timestamp_prefix(ms - 5000) < made[4:14] <= ids.timestamp_prefix(ms)
 
 
 def test_machine_presets_map_to_queues():
