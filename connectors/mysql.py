@@ -9,12 +9,19 @@ Rows are streamed (unbuffered cursor) and only ``max_rows + 1`` are read. When m
 the connection is dropped rather than drained: draining would transfer the whole result,
 and PyMySQL refuses to send anything else until it is done. The next call reconnects.
 
-Introspection reads information_schema in four statements for all selected schemas.
-In MySQL a database *is* a schema, so ``Table.database == Table.schema``.
+Introspection reads information_schema in three or four statements for all selected
+schemas (VIEWS only when there are views); on MariaDB 10.5+ the columns come as one JSON
+array per table (see ``connectors._mysql_catalog``). In MySQL a database *is* a schema, so
+``Table.database == Table.schema``.
 """
 
 from __future__ import annotations
 
+import functools
+import re
+import ssl
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pymysql
@@ -22,12 +29,16 @@ import pymysql.cursors
 from pymysql.constants import ER, FIELD_TYPE
 
 from connectors._mysql_catalog import (
+    COLUMNS_JSON_SQL,
     COLUMNS_SQL,
     KEYS_SQL,
     SCHEMAS_SQL,
     TABLES_SQL,
     VIEWS_SQL,
+    TableKey,
     build_catalog_tables,
+    columns_from_json,
+    columns_from_rows,
 )
 from connectors.base import Connector, Params, QueryColumn, RawResult, quote_identifier
 from connectors.catalog import Catalog, Database, IntrospectionFilters, Schema, Table
@@ -53,6 +64,42 @@ _TYPE_NAMES = {
 _MAX_STATEMENT_TIME_EXCEEDED = 1969  # MariaDB
 _MAX_EXECUTION_TIME_EXCEEDED = 3024  # MySQL
 _TIMEOUT_CODES = {_MAX_STATEMENT_TIME_EXCEEDED, _MAX_EXECUTION_TIME_EXCEEDED}
+_JSON_COLUMNS_SINCE = (10, 5)  # MariaDB: JSON_ARRAYAGG(... ORDER BY ...)
+
+
+@functools.cache
+def _preferred_tls_context() -> ssl.SSLContext:
+    # What PyMySQL builds for its "preferred" mode: no CA, so no verification.
+    ctx = ssl.create_default_context()
+    ctx.verify_flags &= ~ssl.VERIFY_X509_STRICT
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+class _Connection(pymysql.connections.Connection):
+    """PyMySQL's connection, building the TLS context of its "preferred" mode (no ``ssl_*``
+    option: TLS if the server offers it, unverified) only when the server offers TLS, and
+    once per process. PyMySQL builds it on every connect, and ``ssl.create_default_context``
+    loads the system CA store: ~50 ms of CPU per connection, for nothing against a server
+    without TLS. With ``ssl_*`` options PyMySQL's own context is used, unchanged."""
+
+    _tls_ctx: ssl.SSLContext | None = None
+
+    def _create_ssl_ctx(self, sslp: Any) -> Any:
+        if isinstance(sslp, dict) and not sslp:
+            return None  # built by the ctx property if the handshake needs it
+        return super()._create_ssl_ctx(sslp)
+
+    @property
+    def ctx(self) -> ssl.SSLContext:
+        if self._tls_ctx is None:
+            self._tls_ctx = _preferred_tls_context()
+        return self._tls_ctx
+
+    @ctx.setter
+    def ctx(self, value: ssl.SSLContext | None) -> None:
+        self._tls_ctx = value
 
 
 class MySQLConnector(Connector):
@@ -64,6 +111,7 @@ class MySQLConnector(Connector):
         self.credentials: MySQLCredentials = credentials
         self._conn: pymysql.connections.Connection[Any] | None = None
         self._mariadb = False
+        self._version: tuple[int, ...] = ()
         self._timeout_set: float | None = None
 
     # -- connection -------------------------------------------------------------------
@@ -74,12 +122,23 @@ class MySQLConnector(Connector):
         return self._conn
 
     def _open(self) -> pymysql.connections.Connection[Any]:
+        conn = self._new_connection()
+        self._timeout_set = None
+        with conn.cursor() as cur:
+            cur.execute("SELECT VERSION()")
+            row = cur.fetchone()
+        version = str(row[0] if row else "")
+        self._mariadb = "mariadb" in version.lower()
+        self._version = tuple(int(n) for n in re.findall(r"\d+", version)[:2])
+        return conn
+
+    def _new_connection(self) -> pymysql.connections.Connection[Any]:
         c = self.credentials
         ssl: dict[str, Any] = {}
         if c.ssl:
             ssl = {"ssl_ca": c.ssl_ca, "ssl_verify_cert": c.ssl_ca is not None,
                    "ssl_verify_identity": c.ssl_verify_identity}
-        conn = pymysql.connect(
+        return _Connection(
             host=c.host,
             port=c.port,
             user=c.user,
@@ -91,12 +150,6 @@ class MySQLConnector(Connector):
             init_command="SET SESSION TRANSACTION READ ONLY",
             **ssl,
         )
-        self._timeout_set = None
-        with conn.cursor() as cur:
-            cur.execute("SELECT VERSION()")
-            row = cur.fetchone()
-        self._mariadb = "mariadb" in str(row[0] if row else "").lower()
-        return conn
 
     def _close(self) -> None:
         if self._conn is not None:
@@ -113,11 +166,14 @@ class MySQLConnector(Connector):
         if self._timeout_set == timeout_s:
             return  # session variable already holds it: save a round trip
         with conn.cursor() as cur:
-            if self._mariadb:
-                cur.execute("SET SESSION max_statement_time = %s", [timeout_s])
-            else:
-                cur.execute("SET SESSION max_execution_time = %s", [max(1, int(timeout_s * 1000))])
+            self._set_session_timeout(cur, timeout_s)
         self._timeout_set = timeout_s
+
+    def _set_session_timeout(self, cur: pymysql.cursors.Cursor, timeout_s: float) -> None:
+        if self._mariadb:
+            cur.execute("SET SESSION max_statement_time = %s", [timeout_s])
+        else:
+            cur.execute("SET SESSION max_execution_time = %s", [max(1, int(timeout_s * 1000))])
 
     def _execute(self, sql: str, params: Params, fetch: int, timeout_s: float) -> RawResult:
         conn = self._connection()
@@ -169,14 +225,41 @@ class MySQLConnector(Connector):
         )
         if not wanted:
             return catalog
-        tables = [r for r in _rows(conn, TABLES_SQL, [wanted]) if filters.match_table(r[0], r[1])]
-        columns = _rows(conn, COLUMNS_SQL, [wanted])
-        keys = _rows(conn, KEYS_SQL, [wanted])
-        views = _rows(conn, VIEWS_SQL, [wanted])
-        catalog.tables = build_catalog_tables(
-            tables, columns, keys, views, mariadb=self._mariadb
-        )
+        # The columns (the bulk: server time, then decoding) are read on a second connection
+        # while this one reads tables and keys; without one (e.g. a connection limit) here.
+        with ThreadPoolExecutor(1, thread_name_prefix="mysql-introspect") as pool:
+            side = pool.submit(self._side_columns, wanted)
+            tables = [r for r in _rows(conn, TABLES_SQL, [wanted])
+                      if filters.match_table(r[0], r[1])]
+            keys = _rows(conn, KEYS_SQL, [wanted])
+            has_views = any(r[2] in ("VIEW", "SYSTEM VIEW") for r in tables)
+            views = _rows(conn, VIEWS_SQL, [wanted]) if has_views else []
+            columns = side.result()
+        if columns is None:
+            columns = self._read_columns(conn, wanted)
+        catalog.tables = build_catalog_tables(tables, columns, keys, views)
         return catalog
+
+    def _side_columns(self, wanted: list[str]) -> Mapping[TableKey, Sequence[Any]] | None:
+        try:
+            conn = self._new_connection()
+        except pymysql.Error:
+            return None
+        try:
+            with conn.cursor() as cur:
+                self._set_session_timeout(cur, INTROSPECT_TIMEOUT_S)
+            return self._read_columns(conn, wanted)
+        finally:
+            conn.close()
+
+    def _read_columns(
+        self, conn: pymysql.connections.Connection[Any], wanted: list[str]
+    ) -> Mapping[TableKey, Sequence[Any]]:
+        if self._mariadb and self._version >= _JSON_COLUMNS_SINCE:
+            columns = columns_from_json(_rows(conn, COLUMNS_JSON_SQL, [wanted]))
+            if columns is not None:
+                return columns
+        return columns_from_rows(_rows(conn, COLUMNS_SQL, [wanted]), mariadb=self._mariadb)
 
     def _sample_sql(self, table: Table, limit: int) -> str:
         return mysql_sample_sql(table, limit)

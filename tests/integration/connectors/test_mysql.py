@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import ssl
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+import connectors.mysql as mysql_module
 from connectors import (
     AuthenticationError,
     ConnectionFailedError,
@@ -15,7 +18,17 @@ from connectors import (
     ReadOnlyViolationError,
     connect,
 )
-from tests.integration.connectors.conftest import MYSQL_HOST, closed_tcp_port, mysql_admin
+from connectors._mysql_catalog import columns_from_json
+from connectors.catalog import Catalog
+from tests.integration.connectors.conftest import (
+    MYSQL_ADMIN_USER,
+    MYSQL_HOST,
+    MYSQL_PORT,
+    closed_tcp_port,
+    mysql_admin,
+    mysql_user_with_password,
+    throwaway_mysql_database,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -72,6 +85,118 @@ def test_introspect_tables_views_keys_comments(mysql_credentials: dict[str, Any]
     assert view.comment is None and view.row_count is None
     assert view.view_definition and "100" in view.view_definition
     assert catalog.counts()["columns"] == 9 + 4 + 4 + 3 + 2
+
+
+# Values that the JSON path (MariaDB 10.5+) must map exactly like the row path: quotes,
+# backslashes, control characters and non-ASCII in names and comments, a default that is
+# the *string* 'NULL', comments that are one space or the word null, every length/precision
+# kind, generated and system-versioned columns, a composite and a multi-FK table.
+_AWKWARD_SCHEMA = [
+    """CREATE TABLE `we"ird``tbl ü` (
+      `id` int NOT NULL AUTO_INCREMENT PRIMARY KEY COMMENT ' ',
+      `na"me\\x` varchar(50) DEFAULT 'NULL'
+          COMMENT 'quote " back \\\\ slash \t tab, newline\nend, ünïcødé € \\Z',
+      `n2` varchar(10) DEFAULT NULL COMMENT 'null',
+      `n3` char(3) NOT NULL,
+      `n4` varchar(10) DEFAULT 'null',
+      `e` enum('a', 'b''c') DEFAULT 'a',
+      `s` set('x', 'y') DEFAULT NULL,
+      `d` decimal(30, 10) unsigned zerofill DEFAULT 1.5,
+      `f` double(10, 3) DEFAULT NULL,
+      `t` timestamp(3) NOT NULL DEFAULT current_timestamp(3) ON UPDATE current_timestamp(3),
+      `g` int GENERATED ALWAYS AS (id * 2) VIRTUAL,
+      `b` blob,
+      `vb` varbinary(20) DEFAULT 'ab',
+      `u` uuid DEFAULT uuid(),
+      `bits` bit(3) DEFAULT b'101',
+      `txt` longtext COMMENT ''
+    ) COMMENT 'tbl comment with \\' quote'""",
+    "CREATE TABLE p (a int, b int, PRIMARY KEY (b, a)) COMMENT 'VIEW'",
+    """CREATE TABLE c (x int, y int, z int,
+      CONSTRAINT `fk c` FOREIGN KEY (y, x) REFERENCES p (b, a),
+      FOREIGN KEY (z) REFERENCES `we"ird``tbl ü` (id))""",
+    "CREATE TABLE sv (a int) WITH SYSTEM VERSIONING",
+    "CREATE SEQUENCE seq1",
+]
+
+
+@pytest.fixture(scope="module")
+def awkward_mysql_credentials() -> Iterator[dict[str, Any]]:
+    with throwaway_mysql_database("bj_it_myj") as name:
+        with mysql_admin(name) as conn, conn.cursor() as cur:
+            for statement in _AWKWARD_SCHEMA:
+                cur.execute(statement)
+        yield {"type": "mysql", "host": MYSQL_HOST, "port": MYSQL_PORT, "database": name,
+               "user": MYSQL_ADMIN_USER}
+
+
+def _tables(catalog: Catalog) -> list[dict[str, Any]]:
+    return [t.model_dump() for t in catalog.tables]
+
+
+def test_introspect_json_columns_match_row_columns(
+    awkward_mysql_credentials: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = awkward_mysql_credentials["database"]
+    with connect(awkward_mysql_credentials) as conn:
+        assert isinstance(conn, mysql_module.MySQLConnector)
+        by_json = conn.introspect()
+        assert conn._mariadb and conn._version >= mysql_module._JSON_COLUMNS_SINCE
+        monkeypatch.setattr(mysql_module, "_JSON_COLUMNS_SINCE", (999,))  # row path
+        by_rows = conn.introspect()
+    assert _tables(by_json) == _tables(by_rows)
+    assert {t.name for t in by_json.tables} == {
+        'we"ird`tbl ü', "p", "c", "sv", "customers", "orders", "order_lines", "shipments",
+        "big_orders"}
+    weird = by_json.table(db, 'we"ird`tbl ü')
+    assert weird.comment == "tbl comment with ' quote"
+    assert weird.column("id").comment == " "
+    name = weird.column('na"me\\x')
+    assert (name.default, name.max_length) == ("'NULL'", 50)
+    assert name.comment == 'quote " back \\ slash \t tab, newline\nend, ünïcødé € \x1a'
+    assert (weird.column("n2").default, weird.column("n2").comment) == (None, "null")
+    assert weird.column("txt").comment is None
+    assert weird.column("d").data_type == "decimal(30,10) unsigned zerofill"
+    assert (weird.column("d").precision, weird.column("d").scale) == (30, 10)
+    assert weird.column("f").precision is None
+    assert weird.column("e").max_length == 3
+    assert [c.position for c in weird.columns] == list(range(1, 17))
+    assert by_json.table(db, "p").comment == "VIEW"
+    # A table whose JSON the server could not build (NULL) or cut short: the row path.
+    assert columns_from_json([(db, "p", None)]) is None
+    assert columns_from_json([(db, "p", '[{"name": "a", "position": 1')]) is None
+    assert sorted((fk.name, fk.columns, fk.referenced_columns)
+                  for fk in by_json.table(db, "c").foreign_keys) == [
+        ("c_ibfk_1", ["z"], ["id"]), ("fk c", ["y", "x"], ["b", "a"])]
+
+
+def test_introspect_with_a_single_connection_allowed(
+    mysql_credentials: dict[str, Any]
+) -> None:
+    # Columns are read on a second connection; a user limited to one reads them on the first.
+    db = mysql_credentials["database"]
+    with connect(mysql_credentials) as conn:
+        expected = conn.introspect()
+    with mysql_user_with_password(db, "bj_u1") as (user, password):
+        with mysql_admin() as admin, admin.cursor() as cur:
+            cur.execute("ALTER USER %s@'127.0.0.1' WITH MAX_USER_CONNECTIONS 1", (user,))
+            # VIEW_DEFINITION is empty without SHOW VIEW (the same for both paths).
+            cur.execute(f"GRANT SHOW VIEW ON `{db}`.* TO %s@'127.0.0.1'", (user,))
+        with connect({**mysql_credentials, "user": user, "password": password}) as conn:
+            limited = conn.introspect()
+    assert _tables(limited) == _tables(expected)
+
+
+def test_tls_context_of_preferred_mode_is_built_only_when_used() -> None:
+    # PyMySQL builds it on every connect (~50 ms: the system CA store), TLS or not.
+    plain = mysql_module._Connection(host=MYSQL_HOST, port=MYSQL_PORT, defer_connect=True)
+    assert plain.ssl and plain._tls_ctx is None
+    ctx = plain.ctx
+    assert (ctx.verify_mode, ctx.check_hostname) == (ssl.CERT_NONE, False)
+    assert mysql_module._Connection(host=MYSQL_HOST, defer_connect=True).ctx is ctx
+    verified = mysql_module._Connection(host=MYSQL_HOST, port=MYSQL_PORT, defer_connect=True,
+                                        ssl_verify_cert=True)
+    assert verified._tls_ctx is not None and verified.ctx.verify_mode == ssl.CERT_REQUIRED
 
 
 def test_introspect_filters(mysql_credentials: dict[str, Any]) -> None:
