@@ -56,19 +56,28 @@ class TimerLoop:
 
     def tick(self) -> dict[str, int]:
         store, n = self.runtime.store, self.settings.timer_batch_size
+        due = store.timer_work()  # one probe: an idle tick runs nothing else
         counts = {
-            "delayed": store.promote_delayed(n),
-            "waitpoints": store.fire_due_waitpoints(n),
-            "expired": len(store.expire_ttl(n)),
-            "crashed": self._lapsed_leases(n),
-            "orphaned_waits": store.resume_orphaned_waits(n),
+            "delayed": store.promote_delayed(n) if "delayed" in due else 0,
+            "waitpoints": store.fire_due_waitpoints(n) if "waitpoints" in due else 0,
+            "expired": len(store.expire_ttl(n)) if "expired" in due else 0,
+            "crashed": self._lapsed_leases(n) if "crashed" in due else 0,
+            "orphaned_waits": store.resume_orphaned_waits(n) if "orphaned_waits" in due else 0,
             "stale": self._unpublish_stale(n),
         }
         if self.runtime.can_publish:
-            counts["published"] = store.publish_due(
-                n, self.settings.unpublished_grace_seconds, self.runtime.publisher.publish
+            counts["published"] = (
+                store.publish_due(
+                    n, self.settings.unpublished_grace_seconds, self.runtime.publisher.publish
+                )
+                if "published" in due
+                else 0
             )
-            counts["hooks"] = store.publish_pending_hooks(n, self.runtime.publisher.publish_hooks)
+            counts["hooks"] = (
+                store.publish_pending_hooks(n, self.runtime.publisher.publish_hooks)
+                if "hooks" in due
+                else 0
+            )
         if any(counts.values()):
             log.debug("timer tick %s", counts, extra={"action": "timer_tick", **counts})
         return counts
