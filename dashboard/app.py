@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 from typing import Any
 
@@ -78,4 +79,8 @@ def create_app(runtime: Any = None, settings: DashboardSettings | None = None) -
     settings = settings or DashboardSettings()
     app = Starlette(routes=_routes(), exception_handlers={BodyTooLarge: too_large_handler})
     app.state.dash = Dash.build(rt, settings)
+    # Everything built so far (modules, SQLAlchemy and pydantic machinery, the app) lives
+    # as long as the process: out of the collector's sight, a full collection no longer
+    # walks it while requests wait (the trigger benchmark's p99 and req/s improve).
+    gc.freeze()
     return BodyLimit(app, settings.max_body_bytes)
