@@ -35,7 +35,11 @@ class _Slot:
 
 class GroupCommit(Generic[T, R]):
     """``run_batch(items) -> results`` (same length, same order) for items submitted from
-    many threads. An exception from a batch is raised in every caller of that batch."""
+    many threads. An exception from a batch is raised in every caller of that batch.
+
+    A caller must not be interrupted inside ``submit`` (an asynchronous exception would
+    drop a leadership handed to it, and every later caller would wait): the worker submits
+    claims and finishes outside the attempt, where the executor's interrupts are disarmed."""
 
     def __init__(self, run_batch: Callable[[list[T]], Sequence[R]], max_batch: int = 64):
         self._run_batch = run_batch

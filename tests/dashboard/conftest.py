@@ -67,8 +67,21 @@ def start_worker(env: Env, threads: int = 8) -> subprocess.Popen[bytes]:
 
 
 def start_dashboard(env: Env, **extra: Any) -> tuple[str, subprocess.Popen[bytes]]:
-    port = free_port()
-    log = open(env.tmp / f"dashboard-{port}.log", "wb")  # noqa: SIM115
+    # free_port() is a guess: between closing its probe socket and the server's bind, the
+    # port can go to someone else (any outgoing connection takes an ephemeral port). A
+    # server that lost that race says so in its log; it gets another port, up to 5 times.
+    for _ in range(5):
+        started = _start_dashboard(env, free_port(), **extra)
+        if started is not None:
+            return started
+    raise AssertionError("dashboard could not bind a free port in 5 attempts")
+
+
+def _start_dashboard(
+    env: Env, port: int, **extra: Any
+) -> tuple[str, subprocess.Popen[bytes]] | None:
+    log_path = env.tmp / f"dashboard-{port}.log"
+    log = open(log_path, "wb")  # noqa: SIM115
     proc = subprocess.Popen(
         [sys.executable, "-m", "runtime.cli", "dashboard", "--port", str(port)],
         env=env.environ(**extra),
@@ -81,16 +94,16 @@ def start_dashboard(env: Env, **extra: Any) -> tuple[str, subprocess.Popen[bytes
 
     def up() -> bool:
         if proc.poll() is not None:
-            raise AssertionError(
-                f"dashboard exited: {(env.tmp / f'dashboard-{port}.log').read_text()}"
-            )
+            if "address already in use" in log_path.read_text():
+                return True  # lost the port: the caller retries
+            raise AssertionError(f"dashboard exited: {log_path.read_text()}")
         try:
             return httpx.get(url + "/healthz", timeout=1).status_code == 200
         except httpx.HTTPError:
             return False
 
     wait_for(up, timeout=30, interval=0.1)
-    return url, proc
+    return None if proc.poll() is not None else (url, proc)
 
 
 @pytest.fixture
