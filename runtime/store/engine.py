@@ -24,7 +24,22 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"value of type {type(value).__name__} is not JSON serializable")
 
 
+try:  # orjson: ~5-10x faster; every JSON column and hot-path parameter goes through here
+    import orjson
+
+    _ORJSON_OPTS = orjson.OPT_NON_STR_KEYS
+except ImportError:  # pragma: no cover - a core dependency; the stdlib path stays correct
+    orjson = None  # type: ignore[assignment]
+
+
 def dumps(value: Any) -> str:
+    """Compact JSON. orjson when it can (what it refuses — integers beyond 64 bits, for
+    one — goes through the stdlib encoder, which gives the same document)."""
+    if orjson is not None:
+        try:
+            return orjson.dumps(value, default=_json_default, option=_ORJSON_OPTS).decode()
+        except TypeError:
+            pass
     return json.dumps(value, default=_json_default, separators=(",", ":"))
 
 
