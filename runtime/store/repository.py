@@ -1330,22 +1330,11 @@ class RawConnections:
         return holder.driver_connection
 
     def fetch_one(self, sql: str, params: dict[str, Any]) -> dict[str, Any] | None:
-        import psycopg
-        from psycopg.rows import dict_row
-
-        for attempt in (1, 2):
-            conn = self._conn()
-            try:
-                with conn.cursor(row_factory=dict_row) as cur:
-                    cur.execute(sql, params, prepare=True)
-                    return cur.fetchone() if cur.description else None
-            except psycopg.OperationalError:
-                self._drop()
-                if attempt == 2:
-                    raise
-        return None
+        rows = self.fetch_all(sql, params)
+        return rows[0] if rows else None
 
     def fetch_all(self, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """Run one prepared statement; on a dropped connection, once more on a new one."""
         import psycopg
         from psycopg.rows import dict_row
 
