@@ -35,7 +35,8 @@ class _Slot:
 
 class GroupCommit(Generic[T, R]):
     """``run_batch(items) -> results`` (same length, same order) for items submitted from
-    many threads. An exception from a batch is raised in every caller of that batch.
+    many threads. An exception from a batch is raised in every caller of that batch; an
+    exception *returned* in place of a result is raised in that caller only.
 
     A caller must not be interrupted inside ``submit`` (an asynchronous exception would
     drop a leadership handed to it, and every later caller would wait): the worker submits
@@ -91,4 +92,6 @@ class GroupCommit(Generic[T, R]):
     def _outcome(slot: _Slot) -> Any:
         if slot.error is not None:
             raise slot.error
+        if isinstance(slot.result, BaseException):
+            raise slot.result
         return slot.result

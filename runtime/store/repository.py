@@ -51,7 +51,7 @@ class Store:
         self._raw = RawConnections(engine)
         # a worker's threads claim and finish runs as shared multi-row statements (Postgres)
         self.claims: GroupCommit[tuple[str, str, float], Any] = GroupCommit(self._claim_batch)
-        self.finishes: GroupCommit[dict[str, Any], bool] = GroupCommit(self._finish_batch)
+        self.finishes: GroupCommit[dict[str, Any], Any] = GroupCommit(self._finish_batch)
 
     # ------------------------------------------------------------------ helpers
     def _insert(self, table: t.Table) -> Any:
@@ -493,11 +493,20 @@ class Store:
         }
         return self._raw.fetch_one(_FINISH_PG_RAW, params) is not None
 
-    def _finish_batch(self, items: list[dict[str, Any]]) -> list[bool]:
+    def _finish_batch(self, items: list[dict[str, Any]]) -> list[Any]:
         """Final finishes of several threads in one UPDATE … FROM jsonb_to_recordset(…):
         the rows travel as one JSON parameter. True for each run that was still ours."""
+        import psycopg
+
         params = {"now": utcnow(), "rows": dumps(items), "rids": [i["rid"] for i in items]}
-        done = self._raw.fetch_all(_FINISH_MANY_PG, params)
+        try:
+            done = self._raw.fetch_all(_FINISH_MANY_PG, params)
+        except (psycopg.DataError, psycopg.IntegrityError) as exc:
+            # one run's data refused (say a NUL in its output): finish the others alone,
+            # so only that run's attempt fails, as it would have without the batch
+            if len(items) == 1:
+                return [exc]
+            return [self._finish_batch([item])[0] for item in items]
         ended = {row["id"] for row in done}
         return [item["rid"] in ended for item in items]
 

@@ -378,3 +378,24 @@ def test_one_claim_batch_with_a_run_twice_claims_it_once(pg_env: Any):
     done = runs.retrieve(b)
     assert done.status == RunStatus.COMPLETED and done.output == {"ok": True}
     assert [(x.number, x.worker, x.execution_ms) for x in done.attempts] == [(1, "w:1", 5)]
+
+
+def test_a_finish_the_database_refuses_fails_alone_in_its_batch(pg_env: Any):
+    """Group commit must not let one run's bad data (a NUL, which jsonb refuses) fail the
+    other runs finishing in the same statement."""
+    import psycopg
+
+    from runtime.bootstrap import get_runtime
+
+    store = get_runtime().store
+    ids = [tasks.trigger("t-echo", {"a": i}).id for i in range(3)]
+    assert all(store._claim_batch([(rid, "w:1", 30.0) for rid in ids]))
+
+    def item(rid: str, output: Any) -> dict[str, Any]:
+        return {"rid": rid, "owner": "w:1", "attempt": 1, "ms": 1, "metadata": None,
+                "status": "COMPLETED", "output": output, "error": None, "release": False}
+
+    got = store._finish_batch([item(ids[0], 1), item(ids[1], "bad\u0000"), item(ids[2], 3)])
+    assert got[0] is True and got[2] is True and isinstance(got[1], psycopg.DataError)
+    assert runs.retrieve(ids[0]).output == 1 and runs.retrieve(ids[2]).output == 3
+    assert runs.retrieve(ids[1]).status == RunStatus.EXECUTING  # its worker sees the error

@@ -89,3 +89,12 @@ def test_a_failing_batch_raises_in_each_of_its_callers_and_the_next_batch_runs()
     with pytest.raises(RuntimeError, match="connection lost"):
         gc.submit(1)
     assert gc.submit(2) == 2  # not stuck busy after the error
+
+
+def test_an_exception_returned_for_one_item_is_raised_in_that_caller_only() -> None:
+    gc: GroupCommit[int, int] = GroupCommit(
+        lambda items: [ValueError(f"bad {i}") if i < 0 else i for i in items]
+    )
+    assert gc.submit(3) == 3
+    with pytest.raises(ValueError, match="bad -1"):
+        gc.submit(-1)
