@@ -206,6 +206,8 @@ class Store:
     def claim(self, run_id: str, owner: str, lease_seconds: float) -> Any:
         """Start an attempt: QUEUED → EXECUTING in one conditional UPDATE. ``None`` when
         the run is not claimable (already running, cancelled, not yet due, duplicate)."""
+        if self.is_postgres:
+            return self.claims.submit((run_id, owner, lease_seconds))
         now = utcnow()
         params = {
             "rid": run_id,
@@ -213,8 +215,6 @@ class Store:
             "now": now,
             "lease": now + timedelta(seconds=lease_seconds),
         }
-        if self.is_postgres:
-            return self.claims.submit((run_id, owner, lease_seconds))
         return self._hot(lambda conn: conn.execute(_CLAIM, params).mappings().first())
 
     def _claim_batch(self, items: list[tuple[str, str, float]]) -> list[Any]:
@@ -347,25 +347,28 @@ class Store:
             "execution_ms": run["attempt_execution_ms"] + execution_ms,
             "error": error if status != RunStatus.COMPLETED else None,
         }
-        if (
-            self.is_postgres
-            and not logs
-            and status != RunStatus.WAITING
-            and not run["resume_parent_on_completion"]
-            and self._finish_in_one_statement(
-                run,
-                owner,
-                status,
-                execution_ms,
-                now,
-                output,
-                error,
-                metadata,
-                retry_at,
-                attempt_row,
-            )
-        ):
-            return True
+        # the hot path on Postgres (no logs, no parent to wake): one statement, or a share
+        # of one; False from it means the run is no longer ours — the general path below
+        # then closes a canceled attempt
+        if self.is_postgres and not logs and not run["resume_parent_on_completion"]:
+            if status.is_final and self.finishes.submit(
+                {
+                    "rid": run["id"],
+                    "owner": owner,
+                    "attempt": attempt,
+                    "ms": execution_ms,
+                    "metadata": metadata,
+                    "status": status.value,
+                    "output": output,
+                    "error": error,
+                    "release": status in KEY_RELEASING_STATUSES,
+                }
+            ):
+                return True
+            if status == RunStatus.QUEUED and self._retry_in_one_statement(
+                run, owner, now, execution_ms, metadata, retry_at, attempt_row
+            ):
+                return True
         r = t.runs.c
         values: dict[str, Any] = {
             "updated_at": now,
@@ -436,41 +439,21 @@ class Store:
                 self._on_child_final(conn, run, now)
         return True
 
-    def _finish_in_one_statement(
+    def _retry_in_one_statement(
         self,
         run: Row,
         owner: str,
-        status: RunStatus,
-        execution_ms: int,
         now: datetime,
-        output: Any,
-        error: Any,
+        execution_ms: int,
         metadata: Any,
         retry_at: datetime | None,
         attempt_row: dict[str, Any],
     ) -> bool:
-        """The hot path on Postgres: the run UPDATE and the attempt INSERT as one prepared
-        statement (a data-modifying CTE) in autocommit — one round trip per finished run.
-        False when the run is no longer ours; the caller then takes the general path."""
-        retry = status == RunStatus.QUEUED
+        """A failed attempt with a retry ahead: the run back to QUEUED (due at ``retry_at``)
+        and its attempt record, one prepared statement (a data-modifying CTE)."""
 
         def js(value: Any) -> str | None:
             return None if value is None else dumps(value)
-
-        if status.is_final and (attempt_row["status"] == status.value):
-            return self.finishes.submit(
-                {
-                    "rid": run["id"],
-                    "owner": owner,
-                    "attempt": run["attempt_count"],
-                    "ms": execution_ms,
-                    "metadata": metadata,
-                    "status": status.value,
-                    "output": output,
-                    "error": error,
-                    "release": status in KEY_RELEASING_STATUSES,
-                }
-            )
 
         params = {
             "rid": run["id"],
@@ -479,19 +462,13 @@ class Store:
             "now": now,
             "ms": execution_ms,
             "metadata": js(metadata),
-            "status": status.value,
-            "finished_at": None if retry else now,
-            "output": js(output),
-            "error": js(error),
-            "retry_at": retry_at if retry else None,
-            "retry": retry,
-            "release": status in KEY_RELEASING_STATUSES,
+            "retry_at": retry_at,
             "astatus": attempt_row["status"],
             "astarted": attempt_row["started_at"],
             "attempt_ms": attempt_row["execution_ms"],
             "aerror": js(attempt_row["error"]),
         }
-        return self._raw.fetch_one(_FINISH_PG_RAW, params) is not None
+        return self._raw.fetch_one(_RETRY_PG, params) is not None
 
     def _finish_batch(self, items: list[dict[str, Any]]) -> list[Any]:
         """Final finishes of several threads in one UPDATE … FROM jsonb_to_recordset(…):
@@ -1237,33 +1214,27 @@ CLAIMED_COLUMNS = (
 _CLAIM = _build_claim()
 _CLAIM_SQL = _claim_sql()
 
-# The finish of an attempt on Postgres, written out once (SQLAlchemy would rebuild and
-# re-key an UPDATE … CTE … INSERT … SELECT on every call; this is the hottest statement).
-_FINISH_PG = text("""
+# A retry on Postgres, written out once: the run back to QUEUED and the failed attempt's
+# record in one data-modifying CTE (``%(name)s`` parameters, for psycopg directly).
+_RETRY_PG = """
 WITH u AS (
   UPDATE runs SET
-    updated_at = :now, lease_owner = NULL, lease_expires_at = NULL,
-    execution_ms = execution_ms + :ms, attempt_execution_ms = attempt_execution_ms + :ms,
-    metadata = COALESCE(CAST(:metadata AS jsonb), metadata),
-    status = :status, waiting_on = NULL, finished_at = :finished_at,
-    output = CAST(:output AS jsonb), error = CAST(:error AS jsonb),
-    available_at = COALESCE(:retry_at, available_at),
-    published_at = CASE WHEN :retry THEN NULL ELSE published_at END,
-    idempotency_key = CASE WHEN :release THEN NULL ELSE idempotency_key END
-  WHERE id = :rid AND status = 'EXECUTING' AND lease_owner = :owner
-    AND attempt_count = :attempt
+    updated_at = %(now)s, lease_owner = NULL, lease_expires_at = NULL,
+    execution_ms = execution_ms + %(ms)s, attempt_execution_ms = attempt_execution_ms + %(ms)s,
+    metadata = COALESCE(CAST(%(metadata)s AS jsonb), metadata),
+    status = 'QUEUED', waiting_on = NULL, error = CAST(%(aerror)s AS jsonb),
+    available_at = COALESCE(%(retry_at)s, available_at), published_at = NULL
+  WHERE id = %(rid)s AND status = 'EXECUTING' AND lease_owner = %(owner)s
+    AND attempt_count = %(attempt)s
   RETURNING id)
 INSERT INTO run_attempts
   (run_id, number, status, worker, started_at, finished_at, execution_ms, error)
-SELECT id, :attempt, :astatus, :owner, :astarted, :now, :attempt_ms, CAST(:aerror AS jsonb)
+SELECT id, %(attempt)s, %(astatus)s, %(owner)s, %(astarted)s, %(now)s, %(attempt_ms)s,
+       CAST(%(aerror)s AS jsonb)
 FROM u
 RETURNING run_id
-""")
+"""
 
-
-# The same two statements for psycopg directly (``%(name)s`` parameters): a worker runs
-# them once per attempt each, and SQLAlchemy's per-execution bookkeeping was a third of a
-# no-op run's CPU.
 # The attempt that ends a run needs no run_attempts row: the run row already holds all of
 # it (attempt_count, attempt_started_at, finished_at, attempt_execution_ms, status, error,
 # and lease_owner, which a final finish keeps as the worker of that attempt). Store.attempts
@@ -1286,8 +1257,9 @@ WHERE runs.id = ANY(%(rids)s) AND runs.id = v.rid AND (runs.status = 'EXECUTING'
 RETURNING runs.id
 """
 
+# The hot-path statements go to psycopg directly (``%(name)s`` parameters): SQLAlchemy's
+# per-execution bookkeeping was a third of a no-op run's CPU.
 _CLAIM_PG = re.sub(r"(?<!:):([a-z_]+)", r"%(\1)s", _CLAIM_SQL)
-_FINISH_PG_RAW = re.sub(r"(?<!:):([a-z_]+)", r"%(\1)s", _FINISH_PG.text)
 _INSERT_MANY_SQL: dict[tuple[str, ...], str] = {}
 
 

@@ -57,6 +57,12 @@ class UTCDateTime(TypeDecorator[datetime]):
 Json = JSON().with_variant(JSONB(), "postgresql")
 metadata = MetaData()
 
+
+def _where(predicate: str) -> dict[str, Any]:
+    """A partial index's predicate, the same on Postgres and SQLite."""
+    return {"postgresql_where": text(predicate), "sqlite_where": text(predicate)}
+
+
 task_definitions = Table(
     "task_definitions",
     metadata,
@@ -137,16 +143,14 @@ Index(
     runs.c.task_identifier,
     runs.c.idempotency_key,
     unique=True,
-    postgresql_where=text("idempotency_key IS NOT NULL"),
-    sqlite_where=text("idempotency_key IS NOT NULL"),
+    **_where("idempotency_key IS NOT NULL"),
 )
 Index("ix_runs_status_id", runs.c.status, runs.c.id)
 # the dashboard finds runs by the key a user gave (idempotency_key holds its hash)
 Index(
     "ix_runs_idempotency_user",
     runs.c.idempotency_key_user,
-    postgresql_where=text("idempotency_key_user IS NOT NULL"),
-    sqlite_where=text("idempotency_key_user IS NOT NULL"),
+    **_where("idempotency_key_user IS NOT NULL"),
 )
 Index("ix_runs_task_id", runs.c.task_identifier, runs.c.id)
 # No index on created_at: run ids sort by creation time, so the primary key serves time
@@ -155,48 +159,39 @@ Index("ix_runs_task_id", runs.c.task_identifier, runs.c.id)
 Index(
     "ix_runs_parent",
     runs.c.parent_id,
-    postgresql_where=text("parent_id IS NOT NULL"),
-    sqlite_where=text("parent_id IS NOT NULL"),
+    **_where("parent_id IS NOT NULL"),
 )
 Index(
     "ix_runs_batch",
     runs.c.batch_id,
-    postgresql_where=text("batch_id IS NOT NULL"),
-    sqlite_where=text("batch_id IS NOT NULL"),
+    **_where("batch_id IS NOT NULL"),
 )
 Index(
     "ix_runs_schedule",
     runs.c.schedule_id,
     runs.c.id,
-    postgresql_where=text("schedule_id IS NOT NULL"),
-    sqlite_where=text("schedule_id IS NOT NULL"),
+    **_where("schedule_id IS NOT NULL"),
 )
 # timer-loop scans touch only the few rows in transient states (partial on Postgres)
 Index(
     "ix_runs_unpublished",
     runs.c.available_at,
-    postgresql_where=text("published_at IS NULL AND status = 'QUEUED'"),
-    sqlite_where=text("published_at IS NULL AND status = 'QUEUED'"),
+    **_where("published_at IS NULL AND status = 'QUEUED'"),
 )
 Index(
     "ix_runs_leases",
     runs.c.lease_expires_at,
-    postgresql_where=text("status = 'EXECUTING'"),
-    sqlite_where=text("status = 'EXECUTING'"),
+    **_where("status = 'EXECUTING'"),
 )
 Index(
     "ix_runs_delayed",
     runs.c.available_at,
-    postgresql_where=text("status = 'DELAYED'"),
-    sqlite_where=text("status = 'DELAYED'"),
+    **_where("status = 'DELAYED'"),
 )
 Index(
     "ix_runs_expiring",
     runs.c.expires_at,
-    postgresql_where=text(
-        "expires_at IS NOT NULL AND status IN ('QUEUED','DELAYED','PENDING_VERSION')"
-    ),
-    sqlite_where=text(
+    **_where(
         "expires_at IS NOT NULL AND status IN ('QUEUED','DELAYED','PENDING_VERSION')"
     ),
 )
@@ -204,8 +199,7 @@ Index(
 Index(
     "ix_runs_hooks_pending",
     runs.c.id,
-    postgresql_where=text("on_complete_pending"),
-    sqlite_where=text("on_complete_pending"),
+    **_where("on_complete_pending"),
 )
 
 run_tags = Table(
@@ -267,8 +261,7 @@ Index("ix_waitpoints_idempotency", waitpoints.c.idempotency_key, unique=True)
 Index(
     "ix_waitpoints_due",
     waitpoints.c.due_at,
-    postgresql_where=text("status = 'PENDING' AND due_at IS NOT NULL"),
-    sqlite_where=text("status = 'PENDING' AND due_at IS NOT NULL"),
+    **_where("status = 'PENDING' AND due_at IS NOT NULL"),
 )
 Index("ix_waitpoints_run", waitpoints.c.run_id)
 
@@ -426,8 +419,7 @@ Index(
     "ux_catalog_snapshots_current",
     catalog_snapshots.c.source_id,
     unique=True,
-    postgresql_where=text("status = 'current'"),
-    sqlite_where=text("status = 'current'"),
+    **_where("status = 'current'"),
 )
 
 catalog_tables = Table(
