@@ -8,6 +8,7 @@ from typing import Any
 
 from starlette.requests import Request
 
+from .api.trigger_batcher import TriggerBatcher
 from .auth import KeyCache, Signer, derive_secret
 from .config import DashboardSettings
 
@@ -19,6 +20,8 @@ class Dash:
     keys: KeyCache
     sessions: Signer
     callbacks: Signer
+    #: the trigger endpoint's group commit (one per process: requests share its writes)
+    triggers: TriggerBatcher
 
     @classmethod
     def build(cls, rt: Any, settings: DashboardSettings) -> Dash:
@@ -28,6 +31,7 @@ class Dash:
             keys=KeyCache(rt.store, settings.key_cache_seconds),
             sessions=Signer(derive_secret(rt.encryption_key, "dashboard-session")),
             callbacks=Signer(derive_secret(rt.encryption_key, "waitpoint-callback")),
+            triggers=TriggerBatcher(rt),
         )
 
     @property

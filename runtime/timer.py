@@ -55,29 +55,22 @@ class TimerLoop:
             self._stop.wait(max(0.0, interval - elapsed))
 
     def tick(self) -> dict[str, int]:
-        store, n = self.runtime.store, self.settings.timer_batch_size
-        due = store.timer_work()  # one probe: an idle tick runs nothing else
-        counts = {
-            "delayed": store.promote_delayed(n) if "delayed" in due else 0,
-            "waitpoints": store.fire_due_waitpoints(n) if "waitpoints" in due else 0,
-            "expired": len(store.expire_ttl(n)) if "expired" in due else 0,
-            "crashed": self._lapsed_leases(n) if "crashed" in due else 0,
-            "orphaned_waits": store.resume_orphaned_waits(n) if "orphaned_waits" in due else 0,
-            "stale": self._unpublish_stale(n),
+        store, n, rt = self.runtime.store, self.settings.timer_batch_size, self.runtime
+        steps: dict[str, Any] = {
+            "delayed": lambda: store.promote_delayed(n),
+            "waitpoints": lambda: store.fire_due_waitpoints(n),
+            "expired": lambda: len(store.expire_ttl(n)),
+            "crashed": lambda: self._lapsed_leases(n),
+            "orphaned_waits": lambda: store.resume_orphaned_waits(n),
         }
-        if self.runtime.can_publish:
-            counts["published"] = (
-                store.publish_due(
-                    n, self.settings.unpublished_grace_seconds, self.runtime.publisher.publish
-                )
-                if "published" in due
-                else 0
-            )
-            counts["hooks"] = (
-                store.publish_pending_hooks(n, self.runtime.publisher.publish_hooks)
-                if "hooks" in due
-                else 0
-            )
+        if rt.can_publish:
+            grace = self.settings.unpublished_grace_seconds
+            steps["published"] = lambda: store.publish_due(n, grace, rt.publisher.publish)
+            steps["hooks"] = lambda: store.publish_pending_hooks(n, rt.publisher.publish_hooks)
+        stale = self._unpublish_stale(n)  # first: what it hands back is published below
+        due = store.timer_work()  # one probe: an idle tick runs no step
+        counts = {name: step() if name in due else 0 for name, step in steps.items()}
+        counts["stale"] = stale
         if any(counts.values()):
             log.debug("timer tick %s", counts, extra={"action": "timer_tick", **counts})
         return counts

@@ -28,7 +28,6 @@ from .options import (
     wire_key,
 )
 from .serialize import iso
-from .trigger_batcher import TriggerBatcher
 
 # producers trigger by id without the task's code: known ids are cached (positive only, so
 # a task whose worker boots later is found at once)
@@ -36,9 +35,13 @@ _KNOWN: dict[str, float] = {}
 _KNOWN_TTL = 30.0
 
 
-def require_task(d: Dash, task_id: str) -> None:
+def _known_fresh(task_id: str) -> bool:
     hit = _KNOWN.get(task_id)
-    if hit is not None and time.monotonic() - hit < _KNOWN_TTL:
+    return hit is not None and time.monotonic() - hit < _KNOWN_TTL
+
+
+def require_task(d: Dash, task_id: str) -> None:
+    if _known_fresh(task_id):
         return
     from runtime.task import get_task
 
@@ -61,17 +64,7 @@ def _trigger_row(
 
 def _known_here(d: Dash, task_id: str) -> bool:
     """Whether building the row needs no database read (the task is cached or local)."""
-    hit = _KNOWN.get(task_id)
-    fresh = hit is not None and time.monotonic() - hit < _KNOWN_TTL
-    return fresh and definition_cached(d.rt, task_id)
-
-
-def _batcher(d: Dash) -> TriggerBatcher:
-    batcher = getattr(d, "_trigger_batcher", None)
-    if batcher is None:
-        batcher = TriggerBatcher(d.rt)
-        d._trigger_batcher = batcher  # type: ignore[attr-defined]
-    return batcher
+    return _known_fresh(task_id) and definition_cached(d.rt, task_id)
 
 
 @endpoint
@@ -84,7 +77,7 @@ async def trigger_task(request: Request, d: Dash, who: Principal) -> Reply:
         row, by_request = _trigger_row(d, task_id, body, key)
     else:
         row, by_request = await run_in_threadpool(_trigger_row, d, task_id, body, key)
-    handle = await _batcher(d).submit(row)
+    handle = await d.triggers.submit(row)
     out: dict[str, Any] = {"id": handle.id}
     # a retry matched through the request key is the same answer, not a cached run
     out["isCached"] = bool(handle.is_cached and not by_request)
