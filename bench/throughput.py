@@ -289,6 +289,16 @@ def _cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / _TICK  # utime + stime
 
 
+def _broker_pids() -> list[int]:
+    """RabbitMQ's Erlang VM on this host (none when the broker runs elsewhere)."""
+    pids = []
+    for comm in Path("/proc").glob("[0-9]*/comm"):
+        with contextlib.suppress(OSError):
+            if comm.read_text().strip() == "beam.smp":
+                pids.append(int(comm.parent.name))
+    return pids
+
+
 def _tree(pid: int) -> list[int]:
     out, todo = [], [pid]
     while todo:
@@ -308,6 +318,8 @@ class Cpu:
     worker_s: float
     postgres_s: float
     done: int
+    broker_s: float = 0.0  # RabbitMQ's Erlang VM (the whole node: other queues count too)
+    pg_background_s: float = 0.0  # WAL writer, checkpointer, background writer
 
     def per(self, seconds: float) -> float:
         return 1e6 * seconds / max(1, self.done)  # µs per message
@@ -318,17 +330,21 @@ class CpuMeter:
         self.cfg, self.service, self.exclude = cfg, service, exclude_backend
         self.admin = pg(cfg.admin_url)
 
-    def snapshot(self) -> tuple[dict[int, float], dict[int, float]]:
+    def snapshot(self) -> tuple[dict[int, float], ...]:
         worker = {p: c for p in _tree(self.service.proc.pid) if (c := _cpu_seconds(p)) is not None}
-        pids = [
-            r[0]
-            for r in self.admin.execute(
-                "SELECT pid FROM pg_stat_activity WHERE datname = %s", (self.cfg.db,)
-            )
-            if r[0] != self.exclude
-        ]
-        backends = {p: c for p in pids if (c := _cpu_seconds(p)) is not None}
-        return worker, backends
+        rows = self.admin.execute(
+            "SELECT pid, datname IS NULL FROM pg_stat_activity "
+            "WHERE datname = %s OR (datname IS NULL AND backend_type <> 'client backend')",
+            (self.cfg.db,),
+        ).fetchall()
+        backends = {
+            p: c
+            for p, bg in rows
+            if not bg and p != self.exclude and (c := _cpu_seconds(p)) is not None
+        }
+        background = {p: c for p, bg in rows if bg and (c := _cpu_seconds(p)) is not None}
+        broker = {p: c for p in _broker_pids() if (c := _cpu_seconds(p)) is not None}
+        return worker, backends, broker, background
 
     @staticmethod
     def used(start: dict[int, float], end: dict[int, float]) -> float:
@@ -372,7 +388,13 @@ def drain(
     if meter is None or start is None:
         return None
     end = meter.snapshot()
-    return Cpu(meter.used(start[0], end[0]), meter.used(start[1], end[1]), count - start_count)
+    return Cpu(
+        meter.used(start[0], end[0]),
+        meter.used(start[1], end[1]),
+        count - start_count,
+        meter.used(start[2], end[2]),
+        meter.used(start[3], end[3]),
+    )
 
 
 # ---------------------------------------------------------------------------- producers
@@ -742,7 +764,7 @@ def report(cfg: Config, results: dict[str, dict[str, Rate]], latency: Latency | 
         print(f"\n[{mode}] {what}")
         print(
             f"  {'':38}{'msgs|runs/s':>12}{'drain/s':>10}{'producer/s':>12}"
-            f"{'worker CPU':>12}{'PG CPU':>10}"
+            f"{'worker CPU':>12}{'PG CPU':>10}{'PG bg':>9}{'broker':>9}"
         )
         for key, label in labels.items():
             r = results.get(key, {}).get(mode)
@@ -751,6 +773,7 @@ def report(cfg: Config, results: dict[str, dict[str, Rate]], latency: Latency | 
             main = r.end_to_end if mode == "concurrent" else r.drain
             cpu = (
                 f"{r.cpu.per(r.cpu.worker_s):>9,.0f} µs{r.cpu.per(r.cpu.postgres_s):>7,.0f} µs"
+                f"{r.cpu.per(r.cpu.pg_background_s):>6,.0f} µs{r.cpu.per(r.cpu.broker_s):>6,.0f} µs"
                 if r.cpu
                 else ""
             )
@@ -799,8 +822,10 @@ def report(cfg: Config, results: dict[str, dict[str, Rate]], latency: Latency | 
         p50 = statistics.median(lat) if lat else float("nan")
         print(f"  target p50 ≤ 10 ms: {'met' if p50 <= 10 else 'NOT met'} (p50 {p50:.1f} ms)")
     print(
-        "\n  CPU columns: CPU time per message/run of the worker's process tree and of the "
+        "\n  CPU columns: CPU time per message/run of the worker's process tree, of the "
         "bench database's Postgres backends\n  (in concurrent mode the producer's backends "
+        "count too), of Postgres's background processes (WAL writer, checkpointer, ...)\n  and of "
+        "RabbitMQ's Erlang VM (the whole node, so in concurrent mode the producer's publishes "
         f"count too); load average now {os.getloadavg()[0]:.1f}"
     )
     if cfg.load_at_start > (os.cpu_count() or 1):
