@@ -399,3 +399,18 @@ def test_a_finish_the_database_refuses_fails_alone_in_its_batch(pg_env: Any):
     assert got[0] is True and got[2] is True and isinstance(got[1], psycopg.DataError)
     assert runs.retrieve(ids[0]).output == 1 and runs.retrieve(ids[2]).output == 3
     assert runs.retrieve(ids[1]).status == RunStatus.EXECUTING  # its worker sees the error
+
+
+def test_the_claims_asynchronous_commit_ends_with_its_own_transaction(pg_env: Any):
+    """The claim turns synchronous_commit off for its own transaction only: the finish that
+    follows on the same connection must still wait for its WAL flush (a completed run that
+    Postgres could lose in a crash would come back as executing)."""
+    from runtime.bootstrap import get_runtime
+
+    store = get_runtime().store
+    rid = tasks.trigger("t-echo", {"a": 1}).id
+    assert store._claim_batch([(rid, "w:1", 30.0)])[0]["id"] == rid
+    setting = store._raw.fetch_one("SELECT current_setting('synchronous_commit') AS v", {})
+    assert setting == {"v": "on"}
+    plans = store._raw.fetch_one("SELECT current_setting('plan_cache_mode') AS v", {})
+    assert plans == {"v": "force_generic_plan"}  # one plan for every hot-path call
