@@ -6,6 +6,7 @@
     ├── InvalidTriggerOptionsError bad tags, delay, ttl, batch size, payload size …
     ├── PayloadValidationError     schema_task payload invalid (never retried)
     ├── MetadataTooLargeError
+    ├── UnstorableValueError       a payload, output or metadata holding a NUL character
     ├── AbortTaskRunError          raised by task code: fail now, no retry
     ├── WaitError
     │   ├── ConcurrentWaitError    two waits at once in one run (never retried)
@@ -59,6 +60,13 @@ class OutputValidationError(BusterError, ValueError):
 
 class MetadataTooLargeError(BusterError, ValueError):
     code = "METADATA_TOO_LARGE"
+
+
+class UnstorableValueError(BusterError, ValueError):
+    """A value the run store cannot hold (a NUL character: Postgres refuses it in JSON
+    and text); the message names where in the value it is."""
+
+    code = "UNSTORABLE_VALUE"
 
 
 class AbortTaskRunError(BusterError):

@@ -22,6 +22,7 @@ from typing import Any
 from . import secrets
 from .context import RunContext, RunInfo, TaskContext, reset_current, set_current
 from .durations import utcnow
+from .engine_json import escape_nul, storable_json_size
 from .errors import (
     AbortTaskRunError,
     ConcurrentWaitError,
@@ -65,8 +66,10 @@ def serialize_error(exc: BaseException, code: str | None = None) -> dict[str, An
     return {
         "type": type(exc).__name__,
         "code": code or getattr(exc, "code", None) or "TASK_RUN_ERROR",
-        "message": str(exc) or type(exc).__name__,
-        "stack": "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))[-8000:],
+        "message": escape_nul(str(exc) or type(exc).__name__),
+        "stack": escape_nul(
+            "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))[-8000:]
+        ),
         **({"errors": exc.errors} if isinstance(exc, PayloadValidationError) else {}),
     }
 
@@ -263,6 +266,7 @@ class Executor:
                     rc.armed = False  # type: ignore[attr-defined]
                     ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(rc.thread_id), None)
             output = secrets.safe_json(task.check_output(output))
+            storable_json_size(output, "output")  # a NUL fails the attempt, named, here
         except Suspend as s:
             return Outcome(RunStatus.WAITING, waiting_on=s.waitpoint_id)
         except RunCanceled:
@@ -366,8 +370,8 @@ class Executor:
                     "attempt": rc.attempt,
                     "ts": utcnow(),
                     "level": level,
-                    "message": message,
-                    "attributes": attrs or None,
+                    "message": escape_nul(message),
+                    "attributes": escape_nul(attrs) if attrs else None,
                 }
             )
 

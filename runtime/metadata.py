@@ -10,8 +10,8 @@ import copy
 from typing import Any
 
 from .context import RunContext, current
-from .engine_json import json_size
-from .errors import MetadataTooLargeError
+from .engine_json import storable_json_size
+from .errors import MetadataTooLargeError, UnstorableValueError
 from .secrets import safe_json
 
 
@@ -24,7 +24,12 @@ def _change(fn: Any) -> _Metadata:
         before = copy.deepcopy(rc.metadata)
         fn(rc.metadata)
         limit = rc.executor.settings.metadata_max_bytes
-        if json_size(rc.metadata) > limit:
+        try:
+            size = storable_json_size(rc.metadata, "metadata")
+        except UnstorableValueError:
+            rc.metadata = before
+            raise
+        if size > limit:
             rc.metadata = before
             raise MetadataTooLargeError(f"run metadata would exceed the {limit} byte limit")
         rc.metadata_dirty = rc.metadata_touched = True

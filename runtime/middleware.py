@@ -114,6 +114,23 @@ class RunLifecycle(Middleware):
             )
         self.finish(run, outcome)
 
+    def _write(self, run: Any, outcome: Outcome) -> bool:
+        return bool(
+            self.runtime.store.finish_attempt(
+                run,
+                self.executor.owner,
+                status=outcome.status,
+                execution_ms=outcome.execution_ms,
+                output=outcome.output,
+                error=outcome.error,
+                metadata=outcome.metadata,
+                logs=outcome.logs,
+                retry_at=outcome.retry_at,
+                attempt_status=outcome.attempt_status,
+                waiting_on=outcome.waiting_on,
+            )
+        )
+
     def finish(self, run: Any, outcome: Outcome) -> None:
         if outcome.attempt_status == "RELEASED":  # worker shutting down: not the run's fault
             self.runtime.store.add_logs(outcome.logs)
@@ -124,19 +141,29 @@ class RunLifecycle(Middleware):
                 extra={"run_id": run["id"], "action": "attempt_released"},
             )
             return
-        ok = self.runtime.store.finish_attempt(
-            run,
-            self.executor.owner,
-            status=outcome.status,
-            execution_ms=outcome.execution_ms,
-            output=outcome.output,
-            error=outcome.error,
-            metadata=outcome.metadata,
-            logs=outcome.logs,
-            retry_at=outcome.retry_at,
-            attempt_status=outcome.attempt_status,
-            waiting_on=outcome.waiting_on,
-        )
+        try:
+            ok = self._write(run, outcome)
+        except Exception as exc:
+            # what the attempt produced is checked before this (NULs refused or escaped);
+            # anything else the database still refuses must not leave the run executing
+            # until its lease lapses, to be retried into the same refusal: fail it now,
+            # without the refused output, metadata and logs
+            reason = _refused_data(exc)
+            if reason is None:
+                raise
+            log.error(
+                "run %s: the store refused the attempt's result (%s); the run fails",
+                run["id"],
+                reason,
+                extra={"run_id": run["id"], "action": "result_refused"},
+            )
+            error = {
+                "type": "UnstorableValueError",
+                "code": "UNSTORABLE_VALUE",
+                "message": f"the attempt's result could not be stored: {reason}",
+            }
+            outcome = Outcome(RunStatus.FAILED, error=error, execution_ms=outcome.execution_ms)
+            ok = self._write(run, outcome)
         log.debug(
             "run %s attempt %s -> %s%s",
             run["id"],
@@ -149,6 +176,18 @@ class RunLifecycle(Middleware):
                 "status": outcome.status.value,
             },
         )
+
+
+def _refused_data(exc: BaseException) -> str | None:
+    """The database's one-line reason when ``exc`` is it refusing a value (psycopg's
+    DataError, bare or wrapped by SQLAlchemy); None for any other error. Only the primary
+    message: its detail and context lines quote the data, which may be a secret."""
+    import psycopg
+
+    orig = getattr(exc, "orig", exc)
+    if not isinstance(orig, psycopg.DataError):
+        return None
+    return str(orig.diag.message_primary or type(orig).__name__)
 
 
 def _run_id(message: Any) -> str | None:

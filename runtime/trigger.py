@@ -16,7 +16,7 @@ from . import ids, secrets
 from .bootstrap import Runtime, get_runtime
 from .context import current
 from .durations import parse_duration, resolve_time, utcnow
-from .engine_json import json_size
+from .engine_json import storable_json_size
 from .errors import InvalidTriggerOptionsError, MetadataTooLargeError
 from .idempotency import IdempotencyKey, create
 from .statuses import RunStatus
@@ -118,6 +118,8 @@ def _tags(rt: Runtime, tags: Any) -> list[str]:
             raise InvalidTriggerOptionsError(
                 f"tags must be strings of 1–{s.max_tag_length} characters, got {tag!r}"
             )
+        if "\x00" in tag:
+            raise InvalidTriggerOptionsError(f"tag {tag!r} contains a NUL character")
     return tags
 
 
@@ -142,12 +144,12 @@ def build_row(
         encoded = secrets.encrypt_by_schema(
             encoded, (definition or {}).get("payload_schema"), rt.encryption_key
         )
-    if json_size(encoded) > rt.settings.max_payload_bytes:
+    if storable_json_size(encoded, "payload") > rt.settings.max_payload_bytes:
         raise InvalidTriggerOptionsError(
             f"payload is larger than the {rt.settings.max_payload_bytes} byte limit"
         )
     meta = secrets.safe_json(options.get("metadata") or {})
-    if json_size(meta) > rt.settings.metadata_max_bytes:
+    if storable_json_size(meta, "metadata") > rt.settings.metadata_max_bytes:
         raise MetadataTooLargeError(
             f"metadata is larger than the {rt.settings.metadata_max_bytes} byte limit"
         )

@@ -166,6 +166,24 @@ def big_metadata(payload: dict) -> dict:
     return {"error": None}
 
 
+@task(id="t-nul", retry=RetryOptions(max_attempts=1))
+def nul(payload: dict) -> Any:
+    """NUL characters, which Postgres refuses in jsonb and text, in what a run produces."""
+    if payload["mode"] == "output":
+        return {"rows": ["fine", "bad\x00row"]}
+    if payload["mode"] == "surrogate":  # a lone surrogate: JSON text Postgres refuses
+        return {"s": "\ud800"}
+    if payload["mode"] == "raise":
+        raise ValueError("bad\x00value")
+    logger.info("line with a \x00 in it", note="attr\x00value")
+    pylog.warning("python \x00 record")
+    try:
+        metadata.set("ok", 1).set("k", {"deep": ["a\x00"]})
+    except Exception as exc:
+        return {"error": type(exc).__name__, "message": str(exc), "meta": metadata.current()}
+    return {"error": None}
+
+
 # ----------------------------------------------------------------------- waits
 @task(id="t-wait")
 def waiter(payload: dict) -> dict:

@@ -38,6 +38,7 @@ def translate(exc: Exception) -> ApiError | None:
         rerr.TokenNotFoundError: 404,
         rerr.PayloadValidationError: 422,
         rerr.MetadataTooLargeError: 422,
+        rerr.UnstorableValueError: 422,
         rerr.InvalidTriggerOptionsError: 422,
         InvalidCronError: 422,
         **_schedule_errors(),

@@ -122,6 +122,8 @@ def test_bad_input_is_a_clear_4xx_and_creates_nothing(server: Server) -> None:
     assert r.status_code == 400 and "SuperJSON" in r.json()["error"]
     r = c.post("/api/v1/tasks/t-echo/trigger", json={"options": {"delay": "soon"}})
     assert r.status_code == 422 and "duration" in r.json()["error"]
+    r = c.post("/api/v1/tasks/t-echo/trigger", json={"payload": json.dumps({"a": "x\u0000"})})
+    assert r.status_code == 422 and "payload.a contains a NUL" in r.json()["error"]
 
     limit = 4 * 1024 * 1024
     big = json.dumps({"payload": "x" * (limit + 10)}).encode()

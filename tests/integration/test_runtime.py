@@ -260,6 +260,54 @@ def test_metadata_limit_gives_clear_error(env: Any, worker: Any):
     assert "262144" in run.output["message"]
 
 
+def test_nul_characters_are_refused_where_made_or_escaped_and_never_strand_a_run(
+    env: Any, worker: Any
+):
+    """Postgres holds no NUL in jsonb or text. Refused at the trigger and at the metadata
+    call, failing the attempt when in the output, escaped in logs and error messages — and
+    the run ends at once instead of executing until its lease lapses."""
+    from runtime.errors import UnstorableValueError
+
+    before = len(runs.list(limit=100).data)
+    with pytest.raises(UnstorableValueError, match=r"payload\.a\[1\] contains a NUL"):
+        tasks.trigger("t-echo", {"a": ["ok", "x\x00"]})
+    with pytest.raises(UnstorableValueError, match=r"metadata\.m contains a NUL"):
+        tasks.trigger("t-echo", {}, metadata={"m": "\x00"})
+    with pytest.raises(InvalidTriggerOptionsError, match="NUL"):
+        tasks.trigger("t-echo", {}, tags=["a\x00b"])
+    assert len(runs.list(limit=100).data) == before  # nothing created
+
+    out = wait_final(tasks.trigger("t-nul", {"mode": "output"}).id, timeout=20)
+    assert out.status == RunStatus.FAILED and out.attempt_count == 1
+    assert out.error["code"] == "UNSTORABLE_VALUE"
+    assert "output.rows[1] contains a NUL" in out.error["message"]
+
+    raised = wait_final(tasks.trigger("t-nul", {"mode": "raise"}).id, timeout=20)
+    assert raised.status == RunStatus.FAILED
+    assert raised.error["message"] == "bad\\u0000value"  # the text \u0000, not a NUL
+
+    logged = wait_final(tasks.trigger("t-nul", {"mode": "log"}).id, timeout=20)
+    assert logged.status == RunStatus.COMPLETED
+    assert logged.output["error"] == "UnstorableValueError"
+    assert "metadata.k.deep[0] contains a NUL" in logged.output["message"]
+    assert logged.output["meta"] == {"ok": 1}  # the refused change is undone, whole
+    assert logged.metadata == {"ok": 1}
+    lines = {r["message"]: r["attributes"] for r in runs.logs(logged.id)}
+    assert lines["line with a \\u0000 in it"] == {"note": "attr\\u0000value"}
+    assert "python \\u0000 record" in lines
+
+
+def test_a_result_the_database_refuses_fails_the_run_at_once(pg_env: Any, pg_worker: Any):
+    """A value that passes our checks but not Postgres's (a lone surrogate in the output):
+    the run fails at once with the database's one-line reason, not executing until its
+    lease lapses and then retried into the same refusal."""
+    run = wait_final(tasks.trigger("t-nul", {"mode": "surrogate"}).id, timeout=20)
+    assert run.status == RunStatus.FAILED and run.attempt_count == 1
+    assert run.error["code"] == "UNSTORABLE_VALUE"
+    assert run.error["message"].startswith("the attempt's result could not be stored: ")
+    assert run.output is None
+
+
 def test_replay_makes_a_new_run_with_same_payload(env: Any, worker: Any):
     first = wait_final(tasks.trigger("t-abort", {"x": 1}).id)
     again = runs.replay(first.id)
