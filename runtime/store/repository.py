@@ -1335,6 +1335,7 @@ class RawConnections:
     def fetch_all(self, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
         """Run one prepared statement; on a dropped connection, once more on a new one."""
         import psycopg
+        from psycopg.pq import ExecStatus
         from psycopg.rows import dict_row
 
         for attempt in (1, 2):
@@ -1342,7 +1343,12 @@ class RawConnections:
             try:
                 with conn.cursor(row_factory=dict_row) as cur:
                     cur.execute(sql, params, prepare=True)
-                    return cur.fetchall() if cur.description else []
+                    # not `cur.description`: it builds a Column object per column on every
+                    # call, ~100 µs for the claim's 26 (a third of its client CPU)
+                    result = cur.pgresult
+                    if result is None or result.status != ExecStatus.TUPLES_OK:
+                        return []
+                    return cur.fetchall()
             except psycopg.OperationalError:
                 self._drop()
                 if attempt == 2:
