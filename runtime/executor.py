@@ -70,7 +70,7 @@ def serialize_error(exc: BaseException, code: str | None = None) -> dict[str, An
         "stack": escape_nul(
             "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))[-8000:]
         ),
-        **({"errors": exc.errors} if isinstance(exc, PayloadValidationError) else {}),
+        **({"errors": escape_nul(exc.errors)} if isinstance(exc, PayloadValidationError) else {}),
     }
 
 
