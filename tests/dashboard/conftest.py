@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -18,18 +17,12 @@ import httpx
 import pytest
 
 from tests.conftest import ROOT, Env
-from tests.helpers import wait_for
+from tests.helpers import free_port, wait_for
 
 NODE_DIR = ROOT / ".stands" / "node"
 SDK_VERSION = os.environ.get("BUSTER_TEST_TRIGGER_SDK", "4.8.3")
 ARTIFACTS = ROOT / "test-artifacts"
 TASK_MODULES = ["tests.tasks", "tests.dashboard.dash_tasks"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

@@ -10,7 +10,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
 import urllib.request
@@ -21,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import wait_for
+from tests.helpers import free_port, wait_for
 from tests.k8s.image import build_venv
 from tests.k8s.manifests import by_name, container_env, flag, render
 
@@ -242,12 +241,6 @@ def test_scheduler_probes_pass_while_it_runs_and_it_stops_on_sigterm(migrated: S
     assert s.probe(c, "scheduler", "livenessProbe").returncode != 0
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _get(url: str) -> tuple[int, str]:
     try:
         with urllib.request.urlopen(url, timeout=5) as r:
@@ -263,7 +256,7 @@ def test_dashboard_serves_its_probe_and_metrics_paths(migrated: Stand):
     c = s.container("Deployment", "dashboard")
     helped = s.run(c, "dashboard", "buster-jobs", "dashboard", "--help")
     assert helped.returncode == 0, helped.stderr
-    port = str(_free_port())
+    port = str(free_port())
     proc, c = s.start("Deployment", "dashboard", **{"8000": port, "0.0.0.0": "127.0.0.1"})
     base = f"http://127.0.0.1:{port}"
 

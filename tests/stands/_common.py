@@ -15,6 +15,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tests.helpers import free_port  # noqa: F401 - the stands pick ports through here
+
 ROOT = Path(__file__).resolve().parents[2]
 CACHE = Path(os.environ.get("BUSTER_STANDS_DIR", ROOT / ".stands"))
 RUN = CACHE / "run"
@@ -66,12 +68,6 @@ def ensure_venv(name: str, python: str, requirements: list[str]) -> Path:
 def base_python() -> str:
     """The interpreter behind the current venv (a venv made from a venv nests badly)."""
     return getattr(sys, "_base_executable", None) or sys.executable
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_port(port: int, proc: subprocess.Popen[bytes], log: Path, timeout_s: float) -> None:
