@@ -20,6 +20,7 @@ from . import ids, secrets
 from .bootstrap import get_runtime
 from .context import RunContext, current
 from .durations import parse_duration, resolve_time, utcnow
+from .engine_json import storable_json_size
 from .errors import NonDeterminismError, NotInRunError, Suspend, TokenNotFoundError
 from .result import Result
 from .statuses import RunStatus
@@ -375,7 +376,9 @@ def complete_token(token: WaitToken | str, data: Any = None) -> TokenCompletion:
     wp = store.get_waitpoint(token_id)
     if wp is None or wp["kind"] != "MANUAL":
         raise TokenNotFoundError(f"no wait token with id {token_id!r}")
-    changed, row = store.complete_waitpoint(token_id, secrets.safe_json(data))
+    data = secrets.safe_json(data)
+    storable_json_size(data, "data")  # a NUL is refused here, by name, not by the database
+    changed, row = store.complete_waitpoint(token_id, data)
     assert row is not None
     return TokenCompletion(
         success=changed, already_completed=not changed, status=_token_status(row["status"])
@@ -400,7 +403,9 @@ def step(name: str, fn: Callable[[], T]) -> T:
     if rec is not None:
         return rec["result"]  # type: ignore[no-any-return,unused-ignore]
     value = fn()
-    row = _step_row(rc, "step", name, result=secrets.safe_json(value))
+    result = secrets.safe_json(value)
+    storable_json_size(result, f"step {name!r} result")
+    row = _step_row(rc, "step", name, result=result)
     rc.executor.store.record_step(row)
     _remember(rc, row)
     return value

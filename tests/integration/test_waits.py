@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from runtime import RunStatus, get_runtime, runs, tasks, wait
-from runtime.errors import SubtaskUnwrapError
+from runtime.errors import SubtaskUnwrapError, UnstorableValueError
 from runtime.worker import WorkerProcess
 from tests import tasks as t
 from tests.helpers import wait_final, wait_for
@@ -80,6 +80,8 @@ def test_token_completed_from_another_process_resumes_with_data(
     handle = tasks.trigger("t-token", {"trace": str(trace)})
     wait_for(lambda: runs.retrieve(handle.id).status == RunStatus.WAITING)
     token_id = next(x for x in t.read_trace(trace) if x.startswith("token:")).split(":", 1)[1]
+    with pytest.raises(UnstorableValueError, match=r"data\.note contains a NUL"):
+        wait.complete_token(token_id, {"note": "a\x00b"})  # refused, the run still waits
     res = env.cli("tokens", "complete", token_id, "--data", '{"approved": true}')
     assert res.returncode == 0, res.stderr
     run = wait_final(handle.id)
