@@ -1,10 +1,11 @@
 """What the run store can hold of a JSON value: its size (limits on payloads and metadata)
-and whether it holds a NUL character, which Postgres refuses in both jsonb and text.
+and whether it holds text Postgres refuses in jsonb — a NUL character (refused in text
+columns too) or a lone surrogate (half of a UTF-16 pair, which Python strings can hold).
 
-A value with a NUL must be refused where it is made — at the trigger, at the metadata
-call, when an attempt returns its output — with an error naming where it is: refused
-later, by the statement that ends an attempt, it would leave the run executing until its
-lease lapsed. Diagnostic text (log lines, error messages) is escaped instead of refused.
+Such a value must be refused where it is made — at the trigger, at the metadata call, when
+an attempt returns its output — with an error naming where it is: refused later, by the
+statement that ends an attempt, it would fail the run only after its hooks had run.
+Diagnostic text (log lines, error messages) has its NULs escaped instead.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from .store.engine import dumps
 
 NUL = "\x00"
 _NUL_MESSAGE = "contains a NUL character (\\u0000), which the run store cannot hold"
+_SURROGATE_MESSAGE = "contains a lone surrogate (half of a UTF-16 pair), which is not text"
 
 
 def json_size(value: Any) -> int:
@@ -24,34 +26,48 @@ def json_size(value: Any) -> int:
 
 def storable_json_size(value: Any, what: str) -> int:
     """``json_size`` that raises ``UnstorableValueError`` naming the first string (key or
-    value) holding a NUL. The search runs only when the JSON text shows an escaped NUL, so
-    the common case costs one substring test on text that is made anyway."""
+    value) Postgres would refuse. The search runs only when the JSON text shows an escaped
+    NUL or surrogate (orjson writes neither for good text; the stdlib fallback escapes
+    every non-ASCII character), so the common case is two substring tests."""
     text = dumps(value)
-    if "\\u0000" in text:
+    if "\\u0000" in text or "\\ud" in text:
         check_storable(value, what)
     return len(text.encode())
 
 
 def check_storable(value: Any, what: str) -> None:
-    """Raise ``UnstorableValueError`` if a string (key or value) in ``value`` holds a NUL."""
-    where = _nul_path(value, what)
-    if where is not None:
-        raise UnstorableValueError(f"{where} {_NUL_MESSAGE}")
+    """Raise ``UnstorableValueError`` if a string (key or value) in ``value`` holds a NUL or
+    a lone surrogate."""
+    found = _bad_path(value, what)
+    if found is not None:
+        raise UnstorableValueError(f"{found[0]} {found[1]}")
 
 
-def _nul_path(value: Any, path: str) -> str | None:
+def _flaw(text: str) -> str | None:
+    if NUL in text:
+        return _NUL_MESSAGE
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return _SURROGATE_MESSAGE
+    return None
+
+
+def _bad_path(value: Any, path: str) -> tuple[str, str] | None:
     if isinstance(value, str):
-        return path if NUL in value else None
+        flaw = _flaw(value)
+        return (path, flaw) if flaw else None
     if isinstance(value, dict):
         for k, v in value.items():
-            if isinstance(k, str) and NUL in k:
-                return f"{path} (a key)"
-            found = _nul_path(v, f"{path}.{k}")
+            flaw = _flaw(k) if isinstance(k, str) else None
+            if flaw:
+                return f"{path} (a key)", flaw
+            found = _bad_path(v, f"{path}.{k}")
             if found is not None:
                 return found
     elif isinstance(value, list | tuple):
         for i, v in enumerate(value):
-            found = _nul_path(v, f"{path}[{i}]")
+            found = _bad_path(v, f"{path}[{i}]")
             if found is not None:
                 return found
     return None

@@ -297,15 +297,36 @@ def test_nul_characters_are_refused_where_made_or_escaped_and_never_strand_a_run
     assert "python \\u0000 record" in lines
 
 
-def test_a_result_the_database_refuses_fails_the_run_at_once(pg_env: Any, pg_worker: Any):
-    """A value that passes our checks but not Postgres's (a lone surrogate in the output):
-    the run fails at once with the database's one-line reason, not executing until its
-    lease lapses and then retried into the same refusal."""
+def test_a_lone_surrogate_in_the_output_fails_the_attempt_by_name(env: Any, worker: Any):
+    """A lone surrogate (a Python string can hold one; Postgres's jsonb refuses it) is
+    caught with the NULs, before the hooks, on both backends."""
     run = wait_final(tasks.trigger("t-nul", {"mode": "surrogate"}).id, timeout=20)
     assert run.status == RunStatus.FAILED and run.attempt_count == 1
     assert run.error["code"] == "UNSTORABLE_VALUE"
-    assert run.error["message"].startswith("the attempt's result could not be stored: ")
-    assert run.output is None
+    assert "output.s contains a lone surrogate" in run.error["message"]
+
+
+def test_a_result_the_database_refuses_fails_the_run_at_once(pg_env: Any):
+    """Whatever still gets past those checks to be refused by Postgres (here: an outcome
+    handed to the middleware unchecked) fails the run at once with the database's one-line
+    reason — not left executing until its lease lapses, then retried into the same
+    refusal."""
+    from types import SimpleNamespace
+
+    from runtime.bootstrap import get_runtime
+    from runtime.executor import Outcome
+    from runtime.middleware import RunLifecycle
+
+    rt = get_runtime()
+    rid = tasks.trigger("t-echo", {"a": 1}).id
+    (run,) = rt.store._claim_batch([(rid, "w:1", 30.0)])
+    lifecycle = RunLifecycle(rt, SimpleNamespace(owner="w:1"))  # type: ignore[arg-type]
+    lifecycle.finish(run, Outcome(RunStatus.COMPLETED, output={"s": "\ud800"}))
+    done = runs.retrieve(rid)
+    assert done.status == RunStatus.FAILED and done.output is None
+    assert done.error["code"] == "UNSTORABLE_VALUE"
+    assert done.error["message"].startswith("the attempt's result could not be stored: ")
+    assert "ud800" not in done.error["message"]  # the reason, never the data
 
 
 def test_replay_makes_a_new_run_with_same_payload(env: Any, worker: Any):
