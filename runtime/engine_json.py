@@ -15,36 +15,28 @@ from typing import Any
 from .errors import UnstorableValueError
 from .store.engine import dumps
 
-NUL = "\x00"
+_NUL = "\x00"
 _NUL_MESSAGE = "contains a NUL character (\\u0000), which the run store cannot hold"
 _SURROGATE_MESSAGE = "contains a lone surrogate (half of a UTF-16 pair), which is not text"
 
 
-def json_size(value: Any) -> int:
-    return len(dumps(value).encode())
-
-
 def storable_json_size(value: Any, what: str) -> int:
-    """``json_size`` that raises ``UnstorableValueError`` naming the first string (key or
-    value) Postgres would refuse. The search runs only when the JSON text shows an escaped
-    NUL or surrogate (orjson writes neither for good text; the stdlib fallback escapes
-    every non-ASCII character), so the common case is two substring tests."""
+    """Bytes of ``value`` as stored JSON; raises ``UnstorableValueError`` naming the first
+    string (key or value) Postgres would refuse, ``what`` being the value's name. The search
+    runs only when the JSON text shows an escaped NUL or surrogate (orjson writes neither
+    for good text; the stdlib fallback escapes every non-ASCII character), so the common
+    case is two substring tests on text that is made anyway."""
     text = dumps(value)
     if "\\u0000" in text or "\\ud" in text:
-        check_storable(value, what)
+        found = _bad_path(value, what)
+        if found is not None:
+            raise UnstorableValueError(f"{found[0]} {found[1]}")
     return len(text.encode())
 
 
-def check_storable(value: Any, what: str) -> None:
-    """Raise ``UnstorableValueError`` if a string (key or value) in ``value`` holds a NUL or
-    a lone surrogate."""
-    found = _bad_path(value, what)
-    if found is not None:
-        raise UnstorableValueError(f"{found[0]} {found[1]}")
-
-
-def _flaw(text: str) -> str | None:
-    if NUL in text:
+def text_flaw(text: str) -> str | None:
+    """Why the store cannot hold ``text`` ("contains a NUL character …"), or None."""
+    if _NUL in text:
         return _NUL_MESSAGE
     try:
         text.encode("utf-8")
@@ -55,11 +47,11 @@ def _flaw(text: str) -> str | None:
 
 def _bad_path(value: Any, path: str) -> tuple[str, str] | None:
     if isinstance(value, str):
-        flaw = _flaw(value)
+        flaw = text_flaw(value)
         return (path, flaw) if flaw else None
     if isinstance(value, dict):
         for k, v in value.items():
-            flaw = _flaw(k) if isinstance(k, str) else None
+            flaw = text_flaw(k) if isinstance(k, str) else None
             if flaw:
                 return f"{path} (a key)", flaw
             found = _bad_path(v, f"{path}.{k}")
@@ -76,7 +68,7 @@ def _bad_path(value: Any, path: str) -> tuple[str, str] | None:
 def escape_nul(value: Any) -> Any:
     """``value`` with every NUL in its strings (keys too) written as the text ``\\u0000``."""
     if isinstance(value, str):
-        return value.replace(NUL, "\\u0000") if NUL in value else value
+        return value.replace(_NUL, "\\u0000") if _NUL in value else value
     if isinstance(value, dict):
         return {escape_nul(k): escape_nul(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

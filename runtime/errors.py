@@ -6,7 +6,7 @@
     ├── InvalidTriggerOptionsError bad tags, delay, ttl, batch size, payload size …
     ├── PayloadValidationError     schema_task payload invalid (never retried)
     ├── MetadataTooLargeError
-    ├── UnstorableValueError       a payload, output or metadata holding a NUL character
+    ├── UnstorableValueError       JSON the store cannot hold (a NUL, a lone surrogate)
     ├── AbortTaskRunError          raised by task code: fail now, no retry
     ├── WaitError
     │   ├── ConcurrentWaitError    two waits at once in one run (never retried)
@@ -63,8 +63,8 @@ class MetadataTooLargeError(BusterError, ValueError):
 
 
 class UnstorableValueError(BusterError, ValueError):
-    """A value the run store cannot hold (a NUL character: Postgres refuses it in JSON
-    and text); the message names where in the value it is."""
+    """A value the run store cannot hold (a NUL character, which Postgres refuses in JSON
+    and text, or a lone surrogate); the message names where in the value it is."""
 
     code = "UNSTORABLE_VALUE"
 

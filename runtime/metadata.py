@@ -24,14 +24,12 @@ def _change(fn: Any) -> _Metadata:
         before = copy.deepcopy(rc.metadata)
         fn(rc.metadata)
         limit = rc.executor.settings.metadata_max_bytes
-        try:
-            size = storable_json_size(rc.metadata, "metadata")
-        except UnstorableValueError:
+        try:  # a refused change is undone, whole
+            if storable_json_size(rc.metadata, "metadata") > limit:
+                raise MetadataTooLargeError(f"run metadata would exceed the {limit} byte limit")
+        except (MetadataTooLargeError, UnstorableValueError):
             rc.metadata = before
             raise
-        if size > limit:
-            rc.metadata = before
-            raise MetadataTooLargeError(f"run metadata would exceed the {limit} byte limit")
         rc.metadata_dirty = rc.metadata_touched = True
     return metadata
 

@@ -16,7 +16,7 @@ from . import ids, secrets
 from .bootstrap import Runtime, get_runtime
 from .context import current
 from .durations import parse_duration, resolve_time, utcnow
-from .engine_json import storable_json_size
+from .engine_json import storable_json_size, text_flaw
 from .errors import InvalidTriggerOptionsError, MetadataTooLargeError
 from .idempotency import IdempotencyKey, create
 from .statuses import RunStatus
@@ -118,8 +118,8 @@ def _tags(rt: Runtime, tags: Any) -> list[str]:
             raise InvalidTriggerOptionsError(
                 f"tags must be strings of 1–{s.max_tag_length} characters, got {tag!r}"
             )
-        if "\x00" in tag:
-            raise InvalidTriggerOptionsError(f"tag {tag!r} contains a NUL character")
+        if (flaw := text_flaw(tag)) is not None:
+            raise InvalidTriggerOptionsError(f"tag {tag!r} {flaw}")
     return tags
 
 

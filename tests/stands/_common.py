@@ -15,8 +15,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.helpers import free_port  # noqa: F401 - the stands pick ports through here
-
 ROOT = Path(__file__).resolve().parents[2]
 CACHE = Path(os.environ.get("BUSTER_STANDS_DIR", ROOT / ".stands"))
 RUN = CACHE / "run"

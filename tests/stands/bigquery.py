@@ -14,12 +14,12 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from tests.helpers import free_port
 from tests.stands._common import (
     CACHE,
     Handle,
     StandError,
     ensure_venv,
-    free_port,
     run,
     start_process,
     stop,

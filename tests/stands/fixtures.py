@@ -48,6 +48,6 @@ def databricks_stand() -> Iterator[Handle]:
 
 def closed_port() -> int:
     """A local port with nothing listening (bound, then released)."""
-    from tests.stands._common import free_port
+    from tests.helpers import free_port
 
     return free_port()

@@ -6,12 +6,12 @@ handle's user and password. All sessions share one in-memory database.
 
 from __future__ import annotations
 
+from tests.helpers import free_port
 from tests.stands._common import (
     HERE,
     Handle,
     base_python,
     ensure_venv,
-    free_port,
     start_process,
     stop,
 )

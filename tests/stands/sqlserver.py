@@ -12,13 +12,13 @@ import json
 import shutil
 import subprocess
 
+from tests.helpers import free_port
 from tests.stands._common import (
     CACHE,
     Handle,
     StandError,
     base_python,
     ensure_venv,
-    free_port,
     run,
     start_process,
     stop,
