@@ -11,7 +11,8 @@ and PyMySQL refuses to send anything else until it is done. The next call reconn
 
 Introspection reads information_schema in three or four statements for all selected
 schemas (VIEWS only when there are views); on MariaDB 10.5+ the columns come as one JSON
-array per table (see ``connectors._mysql_catalog``). In MySQL a database *is* a schema, so
+array per table and tables and keys as one JSON document each (see
+``connectors._mysql_catalog``). In MySQL a database *is* a schema, so
 ``Table.database == Table.schema``.
 """
 
@@ -31,14 +32,18 @@ from pymysql.constants import ER, FIELD_TYPE
 from connectors._mysql_catalog import (
     COLUMNS_JSON_SQL,
     COLUMNS_SQL,
+    KEYS_JSON_SQL,
     KEYS_SQL,
     SCHEMAS_SQL,
+    TABLES_JSON_SQL,
     TABLES_SQL,
     VIEWS_SQL,
     TableKey,
+    attach_columns,
     build_catalog_tables,
     columns_from_json,
     columns_from_rows,
+    json_rows,
 )
 from connectors.base import Connector, Params, QueryColumn, RawResult, quote_identifier
 from connectors.catalog import Catalog, Database, IntrospectionFilters, Schema, Table
@@ -64,7 +69,7 @@ _TYPE_NAMES = {
 _MAX_STATEMENT_TIME_EXCEEDED = 1969  # MariaDB
 _MAX_EXECUTION_TIME_EXCEEDED = 3024  # MySQL
 _TIMEOUT_CODES = {_MAX_STATEMENT_TIME_EXCEEDED, _MAX_EXECUTION_TIME_EXCEEDED}
-_JSON_COLUMNS_SINCE = (10, 5)  # MariaDB: JSON_ARRAYAGG(... ORDER BY ...)
+_JSON_CATALOG_SINCE = (10, 5)  # MariaDB: JSON_ARRAYAGG(... ORDER BY ...)
 
 
 @functools.cache
@@ -225,20 +230,35 @@ class MySQLConnector(Connector):
         )
         if not wanted:
             return catalog
-        # The columns (the bulk: server time, then decoding) are read on a second connection
-        # while this one reads tables and keys; without one (e.g. a connection limit) here.
+        # The columns (the bulk: server time, then parsing) are read on a second connection
+        # while this one reads tables and keys and builds the tables; without a second
+        # connection (e.g. a connection limit) here, afterwards.
         with ThreadPoolExecutor(1, thread_name_prefix="mysql-introspect") as pool:
             side = pool.submit(self._side_columns, wanted)
-            tables = [r for r in _rows(conn, TABLES_SQL, [wanted])
+            tables = [r for r in self._catalog_rows(conn, TABLES_JSON_SQL, TABLES_SQL, wanted)
                       if filters.match_table(r[0], r[1])]
-            keys = _rows(conn, KEYS_SQL, [wanted])
+            keys = self._catalog_rows(conn, KEYS_JSON_SQL, KEYS_SQL, wanted)
             has_views = any(r[2] in ("VIEW", "SYSTEM VIEW") for r in tables)
             views = _rows(conn, VIEWS_SQL, [wanted]) if has_views else []
+            catalog.tables = build_catalog_tables(tables, keys, views)
             columns = side.result()
         if columns is None:
             columns = self._read_columns(conn, wanted)
-        catalog.tables = build_catalog_tables(tables, columns, keys, views)
+        attach_columns(catalog.tables, columns)
         return catalog
+
+    def _catalog_rows(
+        self, conn: pymysql.connections.Connection[Any], json_sql: str, rows_sql: str,
+        wanted: list[str],
+    ) -> Sequence[Sequence[Any]]:
+        if self._json_catalog():
+            rows = json_rows(_rows(conn, json_sql, [wanted]))
+            if rows is not None:
+                return rows
+        return _rows(conn, rows_sql, [wanted])
+
+    def _json_catalog(self) -> bool:
+        return self._mariadb and self._version >= _JSON_CATALOG_SINCE
 
     def _side_columns(self, wanted: list[str]) -> Mapping[TableKey, Sequence[Any]] | None:
         try:
@@ -255,7 +275,7 @@ class MySQLConnector(Connector):
     def _read_columns(
         self, conn: pymysql.connections.Connection[Any], wanted: list[str]
     ) -> Mapping[TableKey, Sequence[Any]]:
-        if self._mariadb and self._version >= _JSON_COLUMNS_SINCE:
+        if self._json_catalog():
             columns = columns_from_json(_rows(conn, COLUMNS_JSON_SQL, [wanted]))
             if columns is not None:
                 return columns

@@ -18,8 +18,14 @@ from connectors import (
     ReadOnlyViolationError,
     connect,
 )
-from connectors._mysql_catalog import columns_from_json
-from connectors.catalog import Catalog
+from connectors._mysql_catalog import (
+    COLUMNS_JSON_SQL,
+    KEYS_JSON_SQL,
+    TABLES_JSON_SQL,
+    columns_from_json,
+    json_rows,
+)
+from connectors.catalog import Catalog, Column
 from tests.integration.connectors.conftest import (
     MYSQL_ADMIN_USER,
     MYSQL_HOST,
@@ -141,8 +147,8 @@ def test_introspect_json_columns_match_row_columns(
     with connect(awkward_mysql_credentials) as conn:
         assert isinstance(conn, mysql_module.MySQLConnector)
         by_json = conn.introspect()
-        assert conn._mariadb and conn._version >= mysql_module._JSON_COLUMNS_SINCE
-        monkeypatch.setattr(mysql_module, "_JSON_COLUMNS_SINCE", (999,))  # row path
+        assert conn._mariadb and conn._version >= mysql_module._JSON_CATALOG_SINCE
+        monkeypatch.setattr(mysql_module, "_JSON_CATALOG_SINCE", (999,))  # row path
         by_rows = conn.introspect()
     assert _tables(by_json) == _tables(by_rows)
     assert {t.name for t in by_json.tables} == {
@@ -162,9 +168,35 @@ def test_introspect_json_columns_match_row_columns(
     assert weird.column("e").max_length == 3
     assert [c.position for c in weird.columns] == list(range(1, 17))
     assert by_json.table(db, "p").comment == "VIEW"
-    # A table whose JSON the server could not build (NULL) or cut short: the row path.
-    assert columns_from_json([(db, "p", None)]) is None
-    assert columns_from_json([(db, "p", '[{"name": "a", "position": 1')]) is None
+    # The JSON documents really were what the first introspection read (each falls back to
+    # its row query silently).
+    with mysql_admin(db) as admin, admin.cursor() as cur:
+        cur.execute(COLUMNS_JSON_SQL, [[db]])
+        by_doc = columns_from_json(list(cur.fetchall()))
+        # Every table's columns, and the sequence's (TABLES leaves sequences out).
+        assert by_doc is not None and len(by_doc) == len(by_json.tables) + 1
+        assert by_doc[(db, 'we"ird`tbl ü')] == weird.columns
+        key_columns = sum(len(t.primary_key) + sum(len(fk.columns) for fk in t.foreign_keys)
+                          for t in by_json.tables)
+        for sql, expected in ((TABLES_JSON_SQL, len(by_json.tables)),
+                              (KEYS_JSON_SQL, key_columns)):
+            cur.execute(sql, [[db]])
+            docs = json_rows(list(cur.fetchall()))
+            assert docs is not None and len(docs) == expected
+    # A table whose JSON the server could not build (NULL), cut short, or that lacks a
+    # column (GROUP_CONCAT skips a NULL piece silently): the row path.
+    assert columns_from_json([(db, "p", 1, None)]) is None
+    assert columns_from_json([(db, "p", 1, '[{"name": "a", "position": 1')]) is None
+    one = '[{"name": "a", "data_type": "int(11)", "position": 1}]'
+    assert columns_from_json([(db, "p", 2, one)]) is None
+    assert columns_from_json([(db, "p", 1, one)]) == {(db, "p"): [
+        Column(name="a", data_type="int(11)", position=1)]}
+    # The one-document TABLES and KEYS: empty, not built (NULL), short or malformed.
+    assert json_rows([(0, None)]) == []
+    assert json_rows([(2, '[["a"], ["b"]]')]) == [["a"], ["b"]]
+    assert json_rows([(2, None)]) is None
+    assert json_rows([(3, '[["a"], ["b"]]')]) is None
+    assert json_rows([(2, '[["a"], ["b"')]) is None
     assert sorted((fk.name, fk.columns, fk.referenced_columns)
                   for fk in by_json.table(db, "c").foreign_keys) == [
         ("c_ibfk_1", ["z"], ["id"]), ("fk c", ["y", "x"], ["b", "a"])]
