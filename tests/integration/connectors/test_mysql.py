@@ -19,6 +19,7 @@ from connectors import (
     connect,
 )
 from connectors._mysql_catalog import (
+    ALL_COLUMNS,
     COLUMNS_JSON_SQL,
     KEYS_JSON_SQL,
     TABLES_JSON_SQL,
@@ -169,13 +170,21 @@ def test_introspect_json_columns_match_row_columns(
     assert [c.position for c in weird.columns] == list(range(1, 17))
     assert by_json.table(db, "p").comment == "VIEW"
     # The JSON documents really were what the first introspection read (each falls back to
-    # its row query silently).
+    # its row query silently), and the two shares of the columns split the tables.
     with mysql_admin(db) as admin, admin.cursor() as cur:
-        cur.execute(COLUMNS_JSON_SQL, [[db]])
+        halves = []
+        for share in mysql_module.COLUMN_SHARES:
+            cur.execute(COLUMNS_JSON_SQL, [[db], *share])
+            half = columns_from_json(list(cur.fetchall()))
+            assert half
+            halves.append(half)
+        assert len(mysql_module.COLUMN_SHARES) == 2 and not halves[0].keys() & halves[1].keys()
+        cur.execute(COLUMNS_JSON_SQL, [[db], *ALL_COLUMNS])
         by_doc = columns_from_json(list(cur.fetchall()))
         # Every table's columns, and the sequence's (TABLES leaves sequences out).
         assert by_doc is not None and len(by_doc) == len(by_json.tables) + 1
         assert by_doc[(db, 'we"ird`tbl ü')] == weird.columns
+        assert by_doc == {**halves[0], **halves[1]}
         key_columns = sum(len(t.primary_key) + sum(len(fk.columns) for fk in t.foreign_keys)
                           for t in by_json.tables)
         for sql, expected in ((TABLES_JSON_SQL, len(by_json.tables)),
@@ -202,16 +211,19 @@ def test_introspect_json_columns_match_row_columns(
         ("c_ibfk_1", ["z"], ["id"]), ("fk c", ["y", "x"], ["b", "a"])]
 
 
-def test_introspect_with_a_single_connection_allowed(
-    mysql_credentials: dict[str, Any]
+@pytest.mark.parametrize("allowed", [1, 2])
+def test_introspect_with_fewer_connections_allowed(
+    mysql_credentials: dict[str, Any], allowed: int
 ) -> None:
-    # Columns are read on a second connection; a user limited to one reads them on the first.
+    # Columns are read in two shares on connections of their own; a share whose connection
+    # the server refuses is read on the first connection.
     db = mysql_credentials["database"]
     with connect(mysql_credentials) as conn:
         expected = conn.introspect()
-    with mysql_user_with_password(db, "bj_u1") as (user, password):
+    with mysql_user_with_password(db, f"bj_u{allowed}") as (user, password):
         with mysql_admin() as admin, admin.cursor() as cur:
-            cur.execute("ALTER USER %s@'127.0.0.1' WITH MAX_USER_CONNECTIONS 1", (user,))
+            cur.execute("ALTER USER %s@'127.0.0.1' WITH MAX_USER_CONNECTIONS %s",
+                        (user, allowed))
             # VIEW_DEFINITION is empty without SHOW VIEW (the same for both paths).
             cur.execute(f"GRANT SHOW VIEW ON `{db}`.* TO %s@'127.0.0.1'", (user,))
         with connect({**mysql_credentials, "user": user, "password": password}) as conn:
