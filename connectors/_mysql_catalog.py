@@ -233,7 +233,11 @@ def json_rows(rows: list[tuple[Any, ...]]) -> list[Any] | None:
         out = json.loads(doc)
     except ValueError:
         return None
-    return out if isinstance(out, list) and len(out) == count else None
+    # Rows must be arrays: a server that returned each as a quoted string (MariaDB has had
+    # JSON_ARRAYAGG bugs of that kind, e.g. MDEV-30646) gets the row query instead.
+    if not isinstance(out, list) or len(out) != count:
+        return None
+    return out if all(isinstance(row, list) for row in out) else None
 
 
 def build_catalog_tables(

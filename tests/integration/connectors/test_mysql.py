@@ -203,6 +203,7 @@ def test_introspect_json_columns_match_row_columns(
     # The one-document TABLES and KEYS: empty, not built (NULL), short or malformed.
     assert json_rows([(0, None)]) == []
     assert json_rows([(2, '[["a"], ["b"]]')]) == [["a"], ["b"]]
+    assert json_rows([(2, '["[\\"a\\"]", "[\\"b\\"]"]')]) is None  # rows quoted as strings
     assert json_rows([(2, None)]) is None
     assert json_rows([(3, '[["a"], ["b"]]')]) is None
     assert json_rows([(2, '[["a"], ["b"')]) is None
