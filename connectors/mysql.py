@@ -9,9 +9,10 @@ Rows are streamed (unbuffered cursor) and only ``max_rows + 1`` are read. When m
 the connection is dropped rather than drained: draining would transfer the whole result,
 and PyMySQL refuses to send anything else until it is done. The next call reconnects.
 
-Introspection reads information_schema in three or four statements for all selected
-schemas (VIEWS only when there are views); on MariaDB 10.5+ the columns come as one JSON
-array per table and tables and keys as one JSON document each (see
+Introspection reads information_schema in five or six statements for all selected
+schemas, whatever their size: schemas, tables, keys, VIEWS only when there are views, and
+the columns in two halves on connections of their own. On MariaDB 10.5+ the columns come as
+one JSON array per table and tables and keys as one JSON document each (see
 ``connectors._mysql_catalog``). In MySQL a database *is* a schema, so
 ``Table.database == Table.schema``.
 """
