@@ -20,6 +20,10 @@ Two ways to measure throughput (``--mode``):
 * ``prefill``: the producer enqueues everything first, then the worker starts; the rate is
   N / (first message processed → last). The worker's drain rate alone.
 
+``--rounds N`` (prefill) adds N − 1 more floor/runtime pairs, each pair's two phases run back
+to back (the order alternating), and reports the ratio of every pair and their median: the
+machine's speed drifts between phases that run minutes apart, which moves a single ratio.
+
 Everything is dedicated and thrown away: a fresh database (``--db``, dropped at the end) and
 RabbitMQ queues named ``--prefix``-* (deleted at the end). See ``bench/README.md``.
 """
@@ -82,6 +86,7 @@ class Config:
     whatif: str = ""
     load_at_start: float = field(default_factory=lambda: os.getloadavg()[0])
     skip_latency: bool = False
+    rounds: int = 1
     only: set[str] = field(default_factory=lambda: {"bare", "floor", "runtime"})
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="buster-bench-")))
     key: str = field(default_factory=lambda: _fernet_key())
@@ -519,9 +524,9 @@ def _bare_stats(directory: Path) -> tuple[int, float, float]:
     return count, first, last
 
 
-def bare_phase(cfg: Config, kind: str, n: int, prefill: bool) -> Rate:
+def bare_phase(cfg: Config, kind: str, n: int, prefill: bool, tag: str = "") -> Rate:
     """``kind`` "bare" (no-op actor) or "floor" (two UPDATEs)."""
-    stats = cfg.workdir / f"{kind}-{'prefill' if prefill else 'concurrent'}"
+    stats = cfg.workdir / f"{kind}-{'prefill' if prefill else 'concurrent'}{tag}"
     stats.mkdir()
     env = cfg.env(BENCH_STATS_DIR=str(stats))
     if kind == "floor":
@@ -645,7 +650,9 @@ def start_runtime_worker(cfg: Config, env: dict[str, str]) -> Service:
     return service
 
 
-def runtime_throughput(cfg: Config, service: Service | None, prefill: bool) -> Rate:
+def runtime_throughput(
+    cfg: Config, service: Service | None, prefill: bool, tag: str = ""
+) -> Rate:
     env = cfg.env()
     _truncate_runs(cfg)
     producer_result: dict[str, Any] = {}
@@ -654,7 +661,7 @@ def runtime_throughput(cfg: Config, service: Service | None, prefill: bool) -> R
         producer_result = collect(*spawn(produce_runtime, cfg.runs, cfg.batch, env), 600)
         service = start_runtime_worker(cfg, env)
     assert service is not None
-    profiler = Profiler(cfg, service, f"runtime-{'prefill' if prefill else 'concurrent'}")
+    profiler = Profiler(cfg, service, f"runtime-{'prefill' if prefill else 'concurrent'}{tag}")
     skipped_before = service.count_in_log(SKIPPED)
     try:
         with pg(cfg.db_url) as conn:
@@ -729,7 +736,12 @@ def pct(values: list[float], p: float) -> float:
     return s[min(len(s) - 1, max(0, round(p / 100 * len(s) + 0.5) - 1))]
 
 
-def report(cfg: Config, results: dict[str, dict[str, Rate]], latency: Latency | None) -> None:
+def report(
+    cfg: Config,
+    results: dict[str, dict[str, Rate]],
+    latency: Latency | None,
+    pairs: list[tuple[Rate, Rate]] | None = None,
+) -> None:
     modes = [m for m in ("concurrent", "prefill") if any(m in r for r in results.values())]
     print()
     print(
@@ -797,6 +809,15 @@ def report(cfg: Config, results: dict[str, dict[str, Rate]], latency: Latency | 
                     f"  ! the runtime worker dropped {rt.skipped} unclaimable messages (duplicate "
                     "publishes) in this phase"
                 )
+    if pairs:
+        ratios = [rt.drain / floor.drain for floor, rt in pairs]
+        print(f"\n[prefill, {len(pairs)} floor/runtime pairs, each pair back to back]")
+        for i, (floor, rt) in enumerate(pairs, 1):
+            print(f"  pair {i}: floor {floor.drain:>8,.0f}/s  runtime {rt.drain:>8,.0f}/s  "
+                  f"ratio {rt.drain / floor.drain:.2f}×")
+        med = statistics.median(ratios)
+        print(f"  runtime/floor: median {med:.2f}× (min {min(ratios):.2f}×, max "
+              f"{max(ratios):.2f}×); target ≥ 0.80×: {'met' if med >= 0.8 else 'NOT met'}")
     if latency is not None:
         lat, calls = latency.latencies_ms, latency.calls_ms
         print(
@@ -851,6 +872,12 @@ def parse_args(argv: list[str] | None = None) -> Config:
     ap.add_argument("--latency-seconds", type=float, default=10.0)
     ap.add_argument("--skip-latency", action="store_true")
     ap.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="prefill: floor/runtime pairs, each back to back; the median ratio is reported",
+    )
+    ap.add_argument(
         "--only",
         choices=["bare", "floor", "runtime"],
         action="append",
@@ -896,8 +923,11 @@ def parse_args(argv: list[str] | None = None) -> Config:
         py_spy_gil=a.py_spy_gil,
         whatif=a.whatif,
         skip_latency=a.skip_latency,
+        rounds=max(1, a.rounds),
         only=set(a.only or ["bare", "floor", "runtime"]),
     )
+    if cfg.rounds > 1 and (a.mode == "concurrent" or {"floor", "runtime"} - cfg.only):
+        ap.error("--rounds needs the prefill mode and the floor and runtime phases")
     if cfg.profile is not None and cfg.py_spy is None:
         ap.error("--profile needs py-spy (pip install py-spy, or pass --py-spy PATH)")
     return cfg
@@ -909,6 +939,7 @@ def main(argv: list[str] | None = None) -> int:
     modes = ["concurrent", "prefill"] if cfg.mode == "both" else [cfg.mode]
     results: dict[str, dict[str, Rate]] = {}
     latency: Latency | None = None
+    pairs: list[tuple[Rate, Rate]] = []
     started = time.monotonic()
 
     def step(msg: str) -> None:
@@ -953,6 +984,20 @@ def main(argv: list[str] | None = None) -> int:
                 r = runtime_throughput(cfg, None, prefill=True)
                 results.setdefault("runtime", {})["prefill"] = r
                 step(f"  {r.drain:,.0f}/s drain")
+        if cfg.rounds > 1:
+            pairs.append((results["floor"]["prefill"], results["runtime"]["prefill"]))
+            for i in range(2, cfg.rounds + 1):
+                # Alternate which phase goes first, so a steady drift favours neither.
+                order = ["runtime", "floor"] if i % 2 == 0 else ["floor", "runtime"]
+                pair: dict[str, Rate] = {}
+                for kind in order:
+                    step(f"pair {i}: {kind}, prefill")
+                    if kind == "floor":
+                        pair[kind] = bare_phase(cfg, "floor", cfg.bare_runs, True, f"-{i}")
+                    else:
+                        pair[kind] = runtime_throughput(cfg, None, prefill=True, tag=f"-{i}")
+                    step(f"  {pair[kind].drain:,.0f}/s drain")
+                pairs.append((pair["floor"], pair["runtime"]))
     finally:
         if not cfg.keep:
             step("drop database and queues")
@@ -960,7 +1005,7 @@ def main(argv: list[str] | None = None) -> int:
                 delete_queues(cfg)
             with contextlib.suppress(Exception):
                 drop_database(cfg)
-    report(cfg, results, latency)
+    report(cfg, results, latency, pairs)
     step("done")
     return 0
 
