@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import ssl
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
+import pymysql.cursors
 import pytest
 
 import connectors.mysql as mysql_module
@@ -370,3 +372,45 @@ def test_profile_columns(mysql_credentials: dict[str, Any]) -> None:
     total = catalog.table(db, "orders").column("total").profile
     assert total is not None and 0 < total.sample_size <= 30
     assert total.null_count == 0 and len(total.sample_values) <= 20
+
+
+def test_introspection_statements_do_not_grow_with_the_tables(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Catalog queries are batched per schema: 40 more tables (keys, comments) cost the same
+    # statements, on every connection the introspection opens.
+    sent: list[str] = []
+    lock = threading.Lock()
+    execute = pymysql.cursors.Cursor.execute
+
+    def counting(self: pymysql.cursors.Cursor, query: str, args: Any = None) -> int:
+        with lock:
+            sent.append(" ".join(query.split()[:3]))
+        return execute(self, query, args)
+
+    with throwaway_mysql_database("bj_it_myn") as db:
+        creds = {"type": "mysql", "host": MYSQL_HOST, "port": MYSQL_PORT, "database": db,
+                 "user": MYSQL_ADMIN_USER}
+        monkeypatch.setattr(pymysql.cursors.Cursor, "execute", counting)
+        with connect(creds) as conn:
+            before = conn.introspect()
+        first = list(sent)
+        with mysql_admin(db) as admin, admin.cursor() as cur:
+            for i in range(40):
+                cur.execute(f"CREATE TABLE extra{i} (id int PRIMARY KEY, c varchar(5) "
+                            f"COMMENT 'c{i}', o bigint, FOREIGN KEY (o) REFERENCES orders (id)) "
+                            f"COMMENT 'extra {i}'")
+        sent.clear()
+        with connect(creds) as conn:
+            after = conn.introspect()
+        second = list(sent)
+    assert len(after.tables) == len(before.tables) + 40
+    extra = after.table(db, "extra39")
+    assert (extra.comment, extra.primary_key, [c.comment for c in extra.columns]) == (
+        "extra 39", ["id"], [None, "c39", None])
+    assert [(fk.columns, fk.referenced_table) for fk in extra.foreign_keys] == [
+        (["o"], "orders")]
+    # Per connection: the read-only init command and the statement timeout; on the first
+    # also the version, schemas, tables, keys and views; on the two others a half of the
+    # columns each. Threads interleave them, so compare them as sets of statements.
+    assert sorted(second) == sorted(first) and len(first) == 13, first

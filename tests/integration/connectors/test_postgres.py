@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
+import psycopg
 import pytest
 
 from connectors import (
@@ -16,7 +18,14 @@ from connectors import (
     ReadOnlyViolationError,
     connect,
 )
-from tests.integration.connectors.conftest import PG_HOST, closed_tcp_port, pg_admin
+from tests.integration.connectors.conftest import (
+    PG_ADMIN_USER,
+    PG_HOST,
+    PG_PORT,
+    closed_tcp_port,
+    pg_admin,
+    throwaway_pg_database,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -223,3 +232,44 @@ def test_profile_columns_over_a_bounded_sample(pg_credentials: dict[str, Any]) -
     country = catalog.table("shop", "customers").column("country").profile
     assert country is not None and country.sample_values == ["US"]
     assert country.min == country.max == "US"
+
+
+def test_introspection_statements_do_not_grow_with_the_tables(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Catalog queries are batched per database: 40 more tables (keys, comments) cost the
+    # same statements.
+    sent: list[str] = []
+    lock = threading.Lock()
+    execute = psycopg.Cursor.execute
+
+    def counting(self: psycopg.Cursor[Any], query: Any, *args: Any, **kwargs: Any) -> Any:
+        with lock:
+            sent.append(" ".join(str(query).split()[:3]))
+        return execute(self, query, *args, **kwargs)
+
+    with throwaway_pg_database("bj_it_pgn") as db:
+        creds = {"type": "postgres", "host": PG_HOST, "port": PG_PORT, "database": db,
+                 "user": PG_ADMIN_USER}
+        monkeypatch.setattr(psycopg.Cursor, "execute", counting)
+        with connect(creds) as conn:
+            before = conn.introspect()
+        first = list(sent)
+        with pg_admin(db) as admin:
+            for i in range(40):
+                admin.execute(f"CREATE TABLE shop.extra{i} (id int PRIMARY KEY, c varchar(5), "
+                              f"o int REFERENCES shop.orders (id))")
+                admin.execute(f"COMMENT ON TABLE shop.extra{i} IS 'extra {i}'")
+                admin.execute(f"COMMENT ON COLUMN shop.extra{i}.c IS 'c{i}'")
+        sent.clear()
+        with connect(creds) as conn:
+            after = conn.introspect()
+        second = list(sent)
+    assert len(after.tables) == len(before.tables) + 40
+    extra = after.table("shop", "extra39")
+    assert (extra.comment, extra.primary_key, [c.comment for c in extra.columns]) == (
+        "extra 39", ["id"], [None, "c39", None])
+    assert [(fk.columns, fk.referenced_table) for fk in extra.foreign_keys] == [
+        (["o"], "orders")]
+    # Databases, schemas, relations, columns, constraints: each with its statement timeout.
+    assert second == first and len(first) == 10, first
