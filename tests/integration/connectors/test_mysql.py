@@ -178,7 +178,7 @@ def test_introspect_json_columns_match_row_columns(
         for share in mysql_module.COLUMN_SHARES:
             cur.execute(COLUMNS_JSON_SQL, [[db], *share])
             half = columns_from_json(list(cur.fetchall()))
-            assert half
+            assert half is not None  # may be empty: the hash of a random database name
             halves.append(half)
         assert len(mysql_module.COLUMN_SHARES) == 2 and not halves[0].keys() & halves[1].keys()
         cur.execute(COLUMNS_JSON_SQL, [[db], *ALL_COLUMNS])
