@@ -21,8 +21,9 @@ Two ways to measure throughput (``--mode``):
   N / (first message processed → last). The worker's drain rate alone.
 
 ``--rounds N`` (prefill) adds N − 1 more floor/runtime pairs, each pair's two phases run back
-to back (the order alternating), and reports the ratio of every pair and their median: the
-machine's speed drifts between phases that run minutes apart, which moves a single ratio.
+to back (the order alternating), and reports the ratio of every pair and their median. Even
+back-to-back pairs spread by ±0.15 on a shared 2-core VM (bench/README.md): the median over
+several pairs is the figure to quote, not one pair's ratio.
 
 Everything is dedicated and thrown away: a fresh database (``--db``, dropped at the end) and
 RabbitMQ queues named ``--prefix``-* (deleted at the end). See ``bench/README.md``.

@@ -181,10 +181,9 @@ def gc_paused() -> Iterator[None]:
 
 def columns_from_rows(
     columns: list[tuple[Any, ...]], *, mariadb: bool
-) -> dict[TableKey, list[dict[str, Any]]]:
-    """COLUMNS_SQL rows -> column dicts per (schema, table)."""
-    # Plain dicts: attach_columns() validates each table's in one pass, ~3x faster than
-    # Column() each.
+) -> dict[TableKey, list[Column]]:
+    """COLUMNS_SQL rows -> Columns per (schema, table)."""
+    # Plain dicts first, each table's validated in one pass: ~3x faster than Column() each.
     cols: dict[TableKey, list[dict[str, Any]]] = defaultdict(list)
     for (schema, table, name, pos, default, nullable, col_type, max_len, prec, scale,
          comment, data_type) in columns:
@@ -200,7 +199,8 @@ def columns_from_rows(
                 scale=int(scale) if scale is not None and base in _DECIMAL_TYPES else None,
             )
         )
-    return cols
+    with gc_paused():
+        return {key: _COLUMN_LIST.validate_python(dicts) for key, dicts in cols.items()}
 
 
 def columns_from_json(rows: list[tuple[Any, ...]]) -> dict[TableKey, list[Column]] | None:
@@ -251,18 +251,9 @@ def build_catalog_tables(
         return _build_tables(tables, keys, views)
 
 
-def attach_columns(
-    tables: list[Table], columns: Mapping[TableKey, Sequence[Column | dict[str, Any]]]
-) -> None:
-    with gc_paused():
-        for table in tables:
-            cols = columns.get((table.schema, table.name))
-            if not cols:
-                continue
-            if isinstance(cols[0], dict):  # columns_from_rows(): validated here, in one pass
-                table.columns = _COLUMN_LIST.validate_python(cols)
-            else:
-                table.columns = list(cols)  # type: ignore[arg-type]
+def attach_columns(tables: list[Table], columns: Mapping[TableKey, list[Column]]) -> None:
+    for table in tables:
+        table.columns = columns.get((table.schema, table.name), [])
 
 
 def _build_tables(

@@ -22,7 +22,7 @@ from __future__ import annotations
 import functools
 import re
 import ssl
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -48,7 +48,7 @@ from connectors._mysql_catalog import (
     json_rows,
 )
 from connectors.base import Connector, Params, QueryColumn, RawResult, quote_identifier
-from connectors.catalog import Catalog, Database, IntrospectionFilters, Schema, Table
+from connectors.catalog import Catalog, Column, Database, IntrospectionFilters, Schema, Table
 from connectors.credentials import MySQLCredentials
 from connectors.errors import (
     AuthenticationError,
@@ -250,7 +250,7 @@ class MySQLConnector(Connector):
             views = _rows(conn, VIEWS_SQL, [wanted]) if has_views else []
             catalog.tables = build_catalog_tables(tables, keys, views)
             shares = [side.result() for side in sides]
-        columns: dict[TableKey, Sequence[Any]] = {}
+        columns: dict[TableKey, list[Column]] = {}
         for share, read in zip(COLUMN_SHARES, shares, strict=True):
             columns.update(read if read is not None else self._read_columns(conn, wanted, share))
         attach_columns(catalog.tables, columns)
@@ -271,7 +271,7 @@ class MySQLConnector(Connector):
 
     def _side_columns(
         self, wanted: list[str], share: ColumnShare
-    ) -> Mapping[TableKey, Sequence[Any]] | None:
+    ) -> dict[TableKey, list[Column]] | None:
         try:
             conn = self._new_connection()
         except pymysql.Error:
@@ -285,7 +285,7 @@ class MySQLConnector(Connector):
 
     def _read_columns(
         self, conn: pymysql.connections.Connection[Any], wanted: list[str], share: ColumnShare
-    ) -> Mapping[TableKey, Sequence[Any]]:
+    ) -> dict[TableKey, list[Column]]:
         params = [wanted, *share]
         if self._json_catalog():
             columns = columns_from_json(_rows(conn, COLUMNS_JSON_SQL, params))

@@ -5,7 +5,7 @@ columns too) or a lone surrogate (half of a UTF-16 pair, which Python strings ca
 Such a value must be refused where it is made — at the trigger, at the metadata call, when
 an attempt returns its output — with an error naming where it is: refused later, by the
 statement that ends an attempt, it would fail the run only after its hooks had run.
-Diagnostic text (log lines, error messages) has its NULs escaped instead.
+Diagnostic text (log lines, error messages) has both escaped instead (``escape_text``).
 """
 
 from __future__ import annotations
@@ -65,12 +65,24 @@ def _bad_path(value: Any, path: str) -> tuple[str, str] | None:
     return None
 
 
-def escape_nul(value: Any) -> Any:
-    """``value`` with every NUL in its strings (keys too) written as the text ``\\u0000``."""
+def escape_text(value: Any) -> Any:
+    """``value`` with every NUL and lone surrogate in its strings (keys too) written as text
+    (``\\u0000``, ``\\ud800``), so that the store can hold it."""
     if isinstance(value, str):
-        return value.replace(_NUL, "\\u0000") if _NUL in value else value
+        return _escaped(value)
     if isinstance(value, dict):
-        return {escape_nul(k): escape_nul(v) for k, v in value.items()}
+        return {escape_text(k): escape_text(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [escape_nul(v) for v in value]
+        return [escape_text(v) for v in value]
     return value
+
+
+def _escaped(text: str) -> str:
+    if _NUL in text:
+        text = text.replace(_NUL, "\\u0000")
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate: written as \udXXX
+            text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text

@@ -22,7 +22,7 @@ from typing import Any
 from . import secrets
 from .context import RunContext, RunInfo, TaskContext, reset_current, set_current
 from .durations import utcnow
-from .engine_json import escape_nul, storable_json_size
+from .engine_json import escape_text, storable_json_size
 from .errors import (
     AbortTaskRunError,
     ConcurrentWaitError,
@@ -66,11 +66,11 @@ def serialize_error(exc: BaseException, code: str | None = None) -> dict[str, An
     return {
         "type": type(exc).__name__,
         "code": code or getattr(exc, "code", None) or "TASK_RUN_ERROR",
-        "message": escape_nul(str(exc) or type(exc).__name__),
-        "stack": escape_nul(
+        "message": escape_text(str(exc) or type(exc).__name__),
+        "stack": escape_text(
             "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))[-8000:]
         ),
-        **({"errors": escape_nul(exc.errors)} if isinstance(exc, PayloadValidationError) else {}),
+        **({"errors": escape_text(exc.errors)} if isinstance(exc, PayloadValidationError) else {}),
     }
 
 
@@ -370,8 +370,8 @@ class Executor:
                     "attempt": rc.attempt,
                     "ts": utcnow(),
                     "level": level,
-                    "message": escape_nul(message),
-                    "attributes": escape_nul(attrs) if attrs else None,
+                    "message": escape_text(message),
+                    "attributes": escape_text(attrs) if attrs else None,
                 }
             )
 

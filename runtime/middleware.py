@@ -144,10 +144,10 @@ class RunLifecycle(Middleware):
         try:
             ok = self._write(run, outcome)
         except Exception as exc:
-            # what the attempt produced is checked before this (NULs refused or escaped);
-            # anything else the database still refuses must not leave the run executing
-            # until its lease lapses, to be retried into the same refusal: fail it now,
-            # without the refused output, metadata and logs
+            # what the attempt produced is checked before this (NULs and lone surrogates
+            # refused or escaped); anything else the database still refuses must not leave
+            # the run executing until its lease lapses, to be retried into the same
+            # refusal: fail it now, without the refused output, metadata and logs
             reason = _refused_data(exc)
             if reason is None:
                 raise
@@ -179,12 +179,16 @@ class RunLifecycle(Middleware):
 
 
 def _refused_data(exc: BaseException) -> str | None:
-    """The database's one-line reason when ``exc`` is it refusing a value (psycopg's
-    DataError, bare or wrapped by SQLAlchemy); None for any other error. Only the primary
-    message: its detail and context lines quote the data, which may be a secret."""
+    """The one-line reason when ``exc`` is a value refused on its way to the database:
+    psycopg's DataError (the server's refusal) or text the driver cannot encode (a lone
+    surrogate), bare or wrapped by SQLAlchemy; None for any other error. Only the primary
+    message and the codec's reason: the detail lines and the codec's message quote the
+    data, which may be a secret."""
     import psycopg
 
     orig = getattr(exc, "orig", exc)
+    if isinstance(orig, UnicodeEncodeError):
+        return f"text the database cannot take ({orig.reason})"
     if not isinstance(orig, psycopg.DataError):
         return None
     return str(orig.diag.message_primary or type(orig).__name__)

@@ -175,6 +175,9 @@ def nul(payload: dict) -> Any:
         return {"s": "\ud800"}
     if payload["mode"] == "raise":
         raise ValueError("bad\x00value")
+    if payload["mode"] == "surrogate-text":  # in a log line and an error message
+        logger.info("a \ud800 line", note="\udc00")
+        raise ValueError("bad \ud800 value")
     logger.info("line with a \x00 in it", note="attr\x00value")
     pylog.warning("python \x00 record")
     try:

@@ -306,6 +306,15 @@ def test_a_lone_surrogate_in_the_output_fails_the_attempt_by_name(env: Any, work
     assert "output.s contains a lone surrogate" in run.error["message"]
 
 
+def test_a_lone_surrogate_in_logs_and_error_messages_is_escaped(env: Any, worker: Any):
+    """Like a NUL: diagnostic text keeps it as the text ``\\ud800``, and the run ends."""
+    run = wait_final(tasks.trigger("t-nul", {"mode": "surrogate-text"}).id, timeout=20)
+    assert run.status == RunStatus.FAILED and run.attempt_count == 1
+    assert run.error["message"] == "bad \\ud800 value"
+    lines = {r["message"]: r["attributes"] for r in runs.logs(run.id)}
+    assert lines["a \\ud800 line"] == {"note": "\\udc00"}
+
+
 def test_a_result_the_database_refuses_fails_the_run_at_once(pg_env: Any):
     """Whatever still gets past those checks to be refused by Postgres (here: an outcome
     handed to the middleware unchecked) fails the run at once with the database's one-line
@@ -314,6 +323,7 @@ def test_a_result_the_database_refuses_fails_the_run_at_once(pg_env: Any):
     from types import SimpleNamespace
 
     from runtime.bootstrap import get_runtime
+    from runtime.durations import utcnow
     from runtime.executor import Outcome
     from runtime.middleware import RunLifecycle
 
@@ -327,6 +337,18 @@ def test_a_result_the_database_refuses_fails_the_run_at_once(pg_env: Any):
     assert done.error["code"] == "UNSTORABLE_VALUE"
     assert done.error["message"].startswith("the attempt's result could not be stored: ")
     assert "ud800" not in done.error["message"]  # the reason, never the data
+
+    # Text the driver cannot even encode (an unescaped lone surrogate in a log line).
+    rid = tasks.trigger("t-echo", {"a": 1}).id
+    (run,) = rt.store._claim_batch([(rid, "w:1", 30.0)])
+    line = {"run_id": rid, "attempt": 1, "ts": utcnow(), "level": "INFO",
+            "message": "a \udc00 line", "attributes": None}
+    lifecycle.finish(run, Outcome(RunStatus.COMPLETED, output={"a": 1}, logs=[line]))
+    done = runs.retrieve(rid)
+    assert done.status == RunStatus.FAILED and done.output is None
+    assert done.error["message"] == (
+        "the attempt's result could not be stored: text the database cannot take "
+        "(surrogates not allowed)")
 
 
 def test_replay_makes_a_new_run_with_same_payload(env: Any, worker: Any):
