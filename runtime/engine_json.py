@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .errors import UnstorableValueError
+from .errors import OutputTooLargeError, UnstorableValueError
 from .store.engine import dumps
 
 _NUL = "\x00"
@@ -32,6 +32,15 @@ def storable_json_size(value: Any, what: str) -> int:
         if found is not None:
             raise UnstorableValueError(f"{found[0]} {found[1]}")
     return len(text.encode())
+
+
+def check_output_size(value: Any, what: str, limit: int) -> None:
+    """``storable_json_size`` for values a run produces (its output, a step's result, a
+    token's data): also refuses one larger than ``limit`` bytes, before it reaches the
+    store, the hooks or the run that waits for it."""
+    size = storable_json_size(value, what)
+    if size > limit:
+        raise OutputTooLargeError(f"{what} is {size} bytes, larger than the {limit} byte limit")
 
 
 def text_flaw(text: str) -> str | None:

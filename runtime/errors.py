@@ -7,6 +7,7 @@
     ├── PayloadValidationError     schema_task payload invalid (never retried)
     ├── MetadataTooLargeError
     ├── UnstorableValueError       JSON the store cannot hold (a NUL, a lone surrogate)
+    ├── OutputTooLargeError        an output, step result or token's data over the limit
     ├── AbortTaskRunError          raised by task code: fail now, no retry
     ├── WaitError
     │   ├── ConcurrentWaitError    two waits at once in one run (never retried)
@@ -67,6 +68,14 @@ class UnstorableValueError(BusterError, ValueError):
     and text, or a lone surrogate); the message names where in the value it is."""
 
     code = "UNSTORABLE_VALUE"
+
+
+class OutputTooLargeError(BusterError, ValueError):
+    """A run's output, a ``wait.step`` result or a wait token's data larger than
+    ``max_output_bytes`` (10 MB, Trigger.dev's output limit). Never retried: the next
+    attempt would most likely make the same value."""
+
+    code = "OUTPUT_TOO_LARGE"
 
 
 class AbortTaskRunError(BusterError):

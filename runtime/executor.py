@@ -22,12 +22,13 @@ from typing import Any
 from . import secrets
 from .context import RunContext, RunInfo, TaskContext, reset_current, set_current
 from .durations import utcnow
-from .engine_json import escape_text, storable_json_size
+from .engine_json import check_output_size, escape_text
 from .errors import (
     AbortTaskRunError,
     ConcurrentWaitError,
     MaxDurationExceeded,
     NonDeterminismError,
+    OutputTooLargeError,
     PayloadValidationError,
     RunCanceled,
     RunInterrupt,
@@ -46,6 +47,7 @@ NON_RETRYABLE = (
     PayloadValidationError,
     ConcurrentWaitError,
     NonDeterminismError,
+    OutputTooLargeError,
 )
 
 
@@ -266,7 +268,9 @@ class Executor:
                     rc.armed = False  # type: ignore[attr-defined]
                     ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(rc.thread_id), None)
             output = secrets.safe_json(task.check_output(output))
-            storable_json_size(output, "output")  # a NUL fails the attempt, named, here
+            # a NUL, or an output over the limit, fails the attempt here, named, before
+            # on_success and before the statement that ends the attempt
+            check_output_size(output, "output", self.settings.max_output_bytes)
         except Suspend as s:
             return Outcome(RunStatus.WAITING, waiting_on=s.waitpoint_id)
         except RunCanceled:

@@ -51,6 +51,8 @@ class Settings(BaseSettings):
     max_tag_length: int = 128
     metadata_max_bytes: int = 256 * 1024
     max_payload_bytes: int = 3 * 1024 * 1024
+    #: A run's output, a ``wait.step`` result, a wait token's data (stored JSON, bytes).
+    max_output_bytes: int = 10 * 1024 * 1024
     max_batch_size: int = 1000
     #: Waits at or under this many seconds sleep in place; longer ones suspend the run.
     inline_wait_threshold_seconds: float = 5.0

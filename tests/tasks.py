@@ -187,6 +187,29 @@ def nul(payload: dict) -> Any:
     return {"error": None}
 
 
+@task(
+    id="t-big-output",
+    retry=RetryOptions(max_attempts=3, min_timeout_ms=100, randomize=False),
+    on_success=_hook("on_success"),
+    on_failure=_hook("on_failure"),
+)
+def big_output(payload: dict) -> Any:
+    """An output, or a step's result, at or just over ``max_output_bytes``."""
+    from runtime import get_runtime
+
+    limit = get_runtime().settings.max_output_bytes
+    trace(payload, "attempt")
+    if payload["mode"] == "step":
+        try:
+            wait.step("big", lambda: "x" * limit)  # as JSON: the limit + 2 quotes
+        except Exception as exc:
+            return {"error": type(exc).__name__, "message": str(exc)}
+        return {"error": None}
+    over = 1 if payload["mode"] == "over" else 0
+    shell = len('{"blob":""}')  # what the JSON adds around the string
+    return {"blob": "x" * (limit - shell + over)}
+
+
 # ----------------------------------------------------------------------- waits
 @task(id="t-wait")
 def waiter(payload: dict) -> dict:

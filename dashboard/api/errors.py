@@ -39,6 +39,7 @@ def translate(exc: Exception) -> ApiError | None:
         rerr.PayloadValidationError: 422,
         rerr.MetadataTooLargeError: 422,
         rerr.UnstorableValueError: 422,
+        rerr.OutputTooLargeError: 413,
         rerr.InvalidTriggerOptionsError: 422,
         InvalidCronError: 422,
         **_schedule_errors(),

@@ -293,3 +293,21 @@ def test_trusted_header_and_health(server: Server) -> None:
         assert f"# TYPE {name} gauge" in metrics
     doc = httpx.get(url + "/api/openapi.json").json()
     assert "/api/v1/tasks/{task_id}/trigger" in doc["paths"] and doc["openapi"] == "3.1.0"
+
+
+@pytest.mark.timeout(120)
+def test_token_data_over_the_output_limit_is_413_and_completes_nothing(server: Server) -> None:
+    """A token's data is held to ``max_output_bytes`` like a run's output; over HTTP the
+    refusal is a 413 naming the limit, and the token still waits."""
+    from tests.dashboard.conftest import start_dashboard
+
+    url, _ = start_dashboard(server.env, max_output_bytes=64)
+    c = httpx.Client(base_url=url, headers={"authorization": f"Bearer {server.key}"}, timeout=30)
+    token = c.post("/api/v1/waitpoints/tokens", json={}).json()["id"]
+    r = c.post(f"/api/v1/waitpoints/tokens/{token}/complete", json={"data": "x" * 63})
+    assert r.status_code == 413
+    assert r.json()["error"] == "data is 65 bytes, larger than the 64 byte limit"
+    assert c.get(f"/api/v1/waitpoints/tokens/{token}").json()["status"] == "WAITING"
+    r = c.post(f"/api/v1/waitpoints/tokens/{token}/complete", json={"data": "x" * 62})
+    assert r.status_code == 200 and r.json() == {"success": True}
+    assert c.get(f"/api/v1/waitpoints/tokens/{token}").json()["status"] == "COMPLETED"

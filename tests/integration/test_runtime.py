@@ -297,6 +297,38 @@ def test_nul_characters_are_refused_where_made_or_escaped_and_never_strand_a_run
     assert "python \\u0000 record" in lines
 
 
+def test_an_output_over_the_limit_fails_the_run_at_once_before_on_success(
+    env: Any, worker: Any, tmp_path: Path
+):
+    """10 MB, Trigger.dev's output limit: one byte over fails the run without a retry (the
+    next attempt would make the same output) and without on_success; at the limit it is
+    stored whole. A step's result over it is refused at the call, by name."""
+    from runtime import get_runtime
+
+    limit = get_runtime().settings.max_output_bytes
+    assert limit == 10 * 1024 * 1024
+    over_trace = tmp_path / "over"
+    over = wait_final(t.big_output.trigger({"mode": "over", "trace": str(over_trace)}).id)
+    assert over.status == RunStatus.FAILED and over.attempt_count == 1
+    assert over.error["code"] == "OUTPUT_TOO_LARGE" and over.output is None
+    assert over.error["message"] == (
+        f"output is {limit + 1} bytes, larger than the {limit} byte limit"
+    )
+    assert t.read_trace(over_trace) == ["attempt", "on_failure:1"]
+
+    at_trace = tmp_path / "at"
+    at = wait_final(t.big_output.trigger({"mode": "at", "trace": str(at_trace)}).id)
+    assert at.status == RunStatus.COMPLETED and len(at.output["blob"]) == limit - 11
+    assert t.read_trace(at_trace) == ["attempt", "on_success:1"]
+
+    step = wait_final(t.big_output.trigger({"mode": "step"}).id)
+    assert step.status == RunStatus.COMPLETED
+    assert step.output["error"] == "OutputTooLargeError"
+    assert step.output["message"] == (
+        f"step 'big' result is {limit + 2} bytes, larger than the {limit} byte limit"
+    )
+
+
 def test_a_lone_surrogate_in_the_output_fails_the_attempt_by_name(env: Any, worker: Any):
     """A lone surrogate (a Python string can hold one; Postgres's jsonb refuses it) is
     caught with the NULs, before the hooks, on both backends."""

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from runtime import RunStatus, get_runtime, runs, tasks, wait
-from runtime.errors import SubtaskUnwrapError, UnstorableValueError
+from runtime.errors import OutputTooLargeError, SubtaskUnwrapError, UnstorableValueError
 from runtime.worker import WorkerProcess
 from tests import tasks as t
 from tests.helpers import wait_final, wait_for
@@ -82,6 +82,8 @@ def test_token_completed_from_another_process_resumes_with_data(
     token_id = next(x for x in t.read_trace(trace) if x.startswith("token:")).split(":", 1)[1]
     with pytest.raises(UnstorableValueError, match=r"data\.note contains a NUL"):
         wait.complete_token(token_id, {"note": "a\x00b"})  # refused, the run still waits
+    with pytest.raises(OutputTooLargeError, match=r"^data is 10485762 bytes, larger than"):
+        wait.complete_token(token_id, "x" * 10 * 1024 * 1024)  # refused too
     res = env.cli("tokens", "complete", token_id, "--data", '{"approved": true}')
     assert res.returncode == 0, res.stderr
     run = wait_final(handle.id)
