@@ -5,7 +5,8 @@ columns too) or a lone surrogate (half of a UTF-16 pair, which Python strings ca
 Such a value must be refused where it is made — at the trigger, at the metadata call, when
 an attempt returns its output — with an error naming where it is: refused later, by the
 statement that ends an attempt, it would fail the run only after its hooks had run.
-Diagnostic text (log lines, error messages) has both escaped instead (``escape_text``).
+Diagnostic text (log lines, error messages) is kept instead (``diagnostic_text``): both
+written as text, and a string too long to be read cut short, saying how much was cut.
 """
 
 from __future__ import annotations
@@ -74,16 +75,31 @@ def _bad_path(value: Any, path: str) -> tuple[str, str] | None:
     return None
 
 
-def escape_text(value: Any) -> Any:
-    """``value`` with every NUL and lone surrogate in its strings (keys too) written as text
-    (``\\u0000``, ``\\ud800``), so that the store can hold it."""
+#: Longest string kept in a log line, its attributes or an error message: Trigger.dev's
+#: limit on an attribute value. A task that logs a whole file or a driver that quotes a
+#: huge statement in its error would otherwise put megabytes in every copy of the line.
+MAX_DIAGNOSTIC_CHARS = 131_072
+
+
+def diagnostic_text(value: Any) -> Any:
+    """``value`` as the store keeps a log line, its attributes or an error message: every
+    NUL and lone surrogate in its strings (keys too) written as text (``\\u0000``,
+    ``\\ud800``), and a string over ``MAX_DIAGNOSTIC_CHARS`` cut to that many characters
+    plus a note of how many more there were."""
     if isinstance(value, str):
-        return _escaped(value)
+        return _escaped(_clipped(value))
     if isinstance(value, dict):
-        return {escape_text(k): escape_text(v) for k, v in value.items()}
+        return {diagnostic_text(k): diagnostic_text(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [escape_text(v) for v in value]
+        return [diagnostic_text(v) for v in value]
     return value
+
+
+def _clipped(text: str) -> str:
+    over = len(text) - MAX_DIAGNOSTIC_CHARS
+    if over <= 0:
+        return text
+    return f"{text[:MAX_DIAGNOSTIC_CHARS]}… [{over:,} more characters]"
 
 
 def _escaped(text: str) -> str:

@@ -22,7 +22,7 @@ from typing import Any
 from . import secrets
 from .context import RunContext, RunInfo, TaskContext, reset_current, set_current
 from .durations import utcnow
-from .engine_json import check_output_size, escape_text
+from .engine_json import check_output_size, diagnostic_text
 from .errors import (
     AbortTaskRunError,
     ConcurrentWaitError,
@@ -65,14 +65,15 @@ class Outcome:
 
 
 def serialize_error(exc: BaseException, code: str | None = None) -> dict[str, Any]:
+    errors = exc.errors if isinstance(exc, PayloadValidationError) else None
     return {
         "type": type(exc).__name__,
         "code": code or getattr(exc, "code", None) or "TASK_RUN_ERROR",
-        "message": escape_text(str(exc) or type(exc).__name__),
-        "stack": escape_text(
+        "message": diagnostic_text(str(exc) or type(exc).__name__),
+        "stack": diagnostic_text(
             "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))[-8000:]
         ),
-        **({"errors": escape_text(exc.errors)} if isinstance(exc, PayloadValidationError) else {}),
+        **({"errors": diagnostic_text(errors)} if errors is not None else {}),
     }
 
 
@@ -374,8 +375,8 @@ class Executor:
                     "attempt": rc.attempt,
                     "ts": utcnow(),
                     "level": level,
-                    "message": escape_text(message),
-                    "attributes": escape_text(attrs) if attrs else None,
+                    "message": diagnostic_text(message),
+                    "attributes": diagnostic_text(attrs) if attrs else None,
                 }
             )
 

@@ -187,6 +187,16 @@ def nul(payload: dict) -> Any:
     return {"error": None}
 
 
+@task(id="t-long-text", retry=RetryOptions(max_attempts=1))
+def long_text(payload: dict) -> Any:
+    """A log line, an attribute, a Python log record and an error message of 200,000
+    characters each (a task logging a whole file; a driver quoting a huge statement)."""
+    n = payload["n"]
+    logger.info("m" * n, blob="a" * n, short="kept")
+    pylog.warning("p" * n)
+    raise ValueError("e" * n)
+
+
 @task(
     id="t-big-output",
     retry=RetryOptions(max_attempts=3, min_timeout_ms=100, randomize=False),

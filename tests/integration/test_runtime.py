@@ -329,6 +329,24 @@ def test_an_output_over_the_limit_fails_the_run_at_once_before_on_success(
     )
 
 
+def test_long_log_lines_and_error_messages_are_cut_saying_how_much(env: Any, worker: Any):
+    """Diagnostic text is cut at 131,072 characters (Trigger.dev's attribute value limit),
+    with the number of characters left out; short values are untouched."""
+    from runtime.engine_json import MAX_DIAGNOSTIC_CHARS as cap
+
+    n = 200_000
+    run = wait_final(tasks.trigger("t-long-text", {"n": n}).id)
+    assert run.status == RunStatus.FAILED
+    note = f"… [{n - cap:,} more characters]"
+    assert note == "… [68,928 more characters]"
+    assert run.error["message"] == "e" * cap + note
+    assert len(run.error["stack"]) <= 8000
+    lines = {r["message"][:3]: r for r in runs.logs(run.id)}
+    assert lines["mmm"]["message"] == "m" * cap + note
+    assert lines["mmm"]["attributes"] == {"blob": "a" * cap + note, "short": "kept"}
+    assert lines["ppp"]["message"] == "p" * cap + note
+
+
 def test_a_lone_surrogate_in_the_output_fails_the_attempt_by_name(env: Any, worker: Any):
     """A lone surrogate (a Python string can hold one; Postgres's jsonb refuses it) is
     caught with the NULs, before the hooks, on both backends."""
