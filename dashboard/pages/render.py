@@ -22,9 +22,21 @@ _ENV = Environment(
 )
 
 
+#: Most characters of one value (a payload, an output, metadata, a log line's attributes) a
+#: page shows: an output may be 10 MB, which as indented HTML would stall the page.
+PRETTY_MAX_CHARS = 100_000
+
+
 def _pretty(value: Any) -> str:
     # masked again at render time: whatever a page is handed, secrets never reach HTML
-    return json.dumps(secrets.mask(value), indent=2, default=str, sort_keys=True)
+    text = json.dumps(secrets.mask(value), indent=2, default=str, sort_keys=True)
+    over = len(text) - PRETTY_MAX_CHARS
+    if over <= 0:
+        return text
+    return (
+        f"{text[:PRETTY_MAX_CHARS]}\n… [{over:,} more characters not shown: "
+        "buster-jobs runs show <id> or GET /api/v3/runs/<id> gives the whole value]"
+    )
 
 
 def _when(value: datetime | None) -> str:

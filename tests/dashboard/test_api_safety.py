@@ -311,3 +311,26 @@ def test_token_data_over_the_output_limit_is_413_and_completes_nothing(server: S
     r = c.post(f"/api/v1/waitpoints/tokens/{token}/complete", json={"data": "x" * 62})
     assert r.status_code == 200 and r.json() == {"success": True}
     assert c.get(f"/api/v1/waitpoints/tokens/{token}").json()["status"] == "COMPLETED"
+
+
+@pytest.mark.timeout(120)
+def test_a_10_mb_output_is_shown_cut_on_the_run_page_and_whole_by_the_api(
+    server: Server,
+) -> None:
+    from dashboard.pages.render import PRETTY_MAX_CHARS
+
+    run = wait_final(tasks.trigger("t-big-output", {"mode": "at"}).id, timeout=60)
+    assert run.status == "COMPLETED"
+    size = len(run.output["blob"])
+    page = login(server).get(f"/runs/{run.id}")
+    assert page.status_code == 200
+    shown = page.text.split('<pre id="output">', 1)[1].split("</pre>", 1)[0]
+    # '{\n  "blob": "' + the string + '"\n}' indented, cut at the limit
+    left_out = len('{\n  "blob": ""\n}') + size - PRETTY_MAX_CHARS
+    assert shown.endswith(
+        f"\n… [{left_out:,} more characters not shown: buster-jobs runs show &lt;id&gt; or "
+        "GET /api/v3/runs/&lt;id&gt; gives the whole value]"
+    )
+    assert len(page.text) < 2 * PRETTY_MAX_CHARS
+    api = server.client().get(f"/api/v3/runs/{run.id}").json()
+    assert len(api["output"]["blob"]) == size
