@@ -542,6 +542,30 @@ def test_a_finish_the_database_refuses_fails_alone_in_its_batch(pg_env: Any):
     assert runs.retrieve(ids[1]).status == RunStatus.EXECUTING  # its worker sees the error
 
 
+def test_a_hot_path_connection_the_server_dropped_is_replaced(pg_env: Any):
+    """Claims and finishes run on one psycopg connection per thread. When the server ends
+    that connection (a restart, a failover, an idle timeout), the next statement is sent
+    once more on a new connection; an error that is not about the connection keeps it."""
+    import psycopg
+
+    from runtime.bootstrap import get_runtime
+
+    raw = get_runtime().store._raw
+    pid = raw.fetch_one("SELECT pg_backend_pid() AS pid", {})["pid"]
+    with psycopg.connect(pg_env.settings["database_url"], autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", [pid])
+    rid = tasks.trigger("t-echo", {"a": 1}).id
+    (claimed,) = raw.fetch_all(
+        "UPDATE runs SET status = 'EXECUTING' WHERE id = %(rid)s RETURNING id", {"rid": rid}
+    )
+    assert claimed == {"id": rid}
+    new_pid = raw.fetch_one("SELECT pg_backend_pid() AS pid", {})["pid"]
+    assert new_pid != pid
+    with pytest.raises(psycopg.errors.DivisionByZero):
+        raw.fetch_one("SELECT 1 / 0 AS x", {})
+    assert raw.fetch_one("SELECT pg_backend_pid() AS pid", {})["pid"] == new_pid
+
+
 def test_the_claims_asynchronous_commit_ends_with_its_own_transaction(pg_env: Any):
     """The claim turns synchronous_commit off for its own transaction only: the finish that
     follows on the same connection must still wait for its WAL flush (a completed run that
