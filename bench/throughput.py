@@ -813,9 +813,9 @@ def report(
     if pairs:
         ratios = [rt.drain / floor.drain for floor, rt in pairs]
         print(f"\n[prefill, {len(pairs)} floor/runtime pairs, each pair back to back]")
-        for i, (floor, rt) in enumerate(pairs, 1):
+        for i, ((floor, rt), ratio) in enumerate(zip(pairs, ratios, strict=True), 1):
             print(f"  pair {i}: floor {floor.drain:>8,.0f}/s  runtime {rt.drain:>8,.0f}/s  "
-                  f"ratio {rt.drain / floor.drain:.2f}×")
+                  f"ratio {ratio:.2f}×")
         med = statistics.median(ratios)
         print(f"  runtime/floor: median {med:.2f}× (min {min(ratios):.2f}×, max "
               f"{max(ratios):.2f}×); target ≥ 0.80×: {'met' if med >= 0.8 else 'NOT met'}")

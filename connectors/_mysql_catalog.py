@@ -54,7 +54,6 @@ WHERE TABLE_SCHEMA IN %s
 # Parameters: the schemas, the modulus, the remainders of this share.
 _SHARE = "MOD(CRC32(CONCAT(TABLE_SCHEMA, '.', TABLE_NAME)), %s) IN %s"
 ColumnShare = tuple[int, list[int]]
-ALL_COLUMNS: ColumnShare = (1, [0])
 
 COLUMNS_SQL = f"""
 SELECT TABLE_SCHEMA, TABLE_NAME, COLUMN_NAME, ORDINAL_POSITION, COLUMN_DEFAULT,

@@ -35,13 +35,15 @@ def storable_json_size(value: Any, what: str) -> int:
     return len(text.encode())
 
 
-def check_output_size(value: Any, what: str, limit: int) -> None:
-    """``storable_json_size`` for values a run produces (its output, a step's result, a
-    token's data): also refuses one larger than ``limit`` bytes, before it reaches the
-    store, the hooks or the run that waits for it."""
+def check_json_size(
+    value: Any, what: str, limit: int, error: type[Exception] = OutputTooLargeError
+) -> None:
+    """``storable_json_size``, and ``error`` for a value over ``limit`` bytes: the one check
+    behind every size limit (a payload, metadata, an output, a step's result, a token's
+    data), made where the value is made, before the store, the hooks or a waiting run."""
     size = storable_json_size(value, what)
     if size > limit:
-        raise OutputTooLargeError(f"{what} is {size} bytes, larger than the {limit} byte limit")
+        raise error(f"{what} is {size} bytes, larger than the {limit} byte limit")
 
 
 def text_flaw(text: str) -> str | None:
@@ -87,7 +89,7 @@ def diagnostic_text(value: Any) -> Any:
     ``\\ud800``), and a string over ``MAX_DIAGNOSTIC_CHARS`` cut to that many characters
     plus a note of how many more there were."""
     if isinstance(value, str):
-        return _escaped(_clipped(value))
+        return _escaped(clip_text(value, MAX_DIAGNOSTIC_CHARS))
     if isinstance(value, dict):
         return {diagnostic_text(k): diagnostic_text(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -95,11 +97,13 @@ def diagnostic_text(value: Any) -> Any:
     return value
 
 
-def _clipped(text: str) -> str:
-    over = len(text) - MAX_DIAGNOSTIC_CHARS
+def clip_text(text: str, limit: int, *, sep: str = "", tail: str = "") -> str:
+    """``text`` cut to ``limit`` characters, then ``sep`` and "… [N more characters``tail``]"
+    (diagnostic text here; a value on a dashboard page)."""
+    over = len(text) - limit
     if over <= 0:
         return text
-    return f"{text[:MAX_DIAGNOSTIC_CHARS]}… [{over:,} more characters]"
+    return f"{text[:limit]}{sep}… [{over:,} more characters{tail}]"
 
 
 def _escaped(text: str) -> str:

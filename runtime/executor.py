@@ -22,7 +22,7 @@ from typing import Any
 from . import secrets
 from .context import RunContext, RunInfo, TaskContext, reset_current, set_current
 from .durations import utcnow
-from .engine_json import check_output_size, diagnostic_text
+from .engine_json import check_json_size, diagnostic_text
 from .errors import (
     AbortTaskRunError,
     ConcurrentWaitError,
@@ -271,7 +271,7 @@ class Executor:
             output = secrets.safe_json(task.check_output(output))
             # a NUL, or an output over the limit, fails the attempt here, named, before
             # on_success and before the statement that ends the attempt
-            check_output_size(output, "output", self.settings.max_output_bytes)
+            check_json_size(output, "output", self.settings.max_output_bytes)
         except Suspend as s:
             return Outcome(RunStatus.WAITING, waiting_on=s.waitpoint_id)
         except RunCanceled:

@@ -10,7 +10,7 @@ import copy
 from typing import Any
 
 from .context import RunContext, current
-from .engine_json import storable_json_size
+from .engine_json import check_json_size
 from .errors import MetadataTooLargeError, UnstorableValueError
 from .secrets import safe_json
 
@@ -25,8 +25,7 @@ def _change(fn: Any) -> _Metadata:
         fn(rc.metadata)
         limit = rc.executor.settings.metadata_max_bytes
         try:  # a refused change is undone, whole
-            if storable_json_size(rc.metadata, "metadata") > limit:
-                raise MetadataTooLargeError(f"run metadata would exceed the {limit} byte limit")
+            check_json_size(rc.metadata, "metadata", limit, MetadataTooLargeError)
         except (MetadataTooLargeError, UnstorableValueError):
             rc.metadata = before
             raise

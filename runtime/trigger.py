@@ -16,7 +16,7 @@ from . import ids, secrets
 from .bootstrap import Runtime, get_runtime
 from .context import current
 from .durations import parse_duration, resolve_time, utcnow
-from .engine_json import storable_json_size, text_flaw
+from .engine_json import check_json_size, text_flaw
 from .errors import InvalidTriggerOptionsError, MetadataTooLargeError
 from .idempotency import IdempotencyKey, create
 from .statuses import RunStatus
@@ -144,15 +144,9 @@ def build_row(
         encoded = secrets.encrypt_by_schema(
             encoded, (definition or {}).get("payload_schema"), rt.encryption_key
         )
-    if storable_json_size(encoded, "payload") > rt.settings.max_payload_bytes:
-        raise InvalidTriggerOptionsError(
-            f"payload is larger than the {rt.settings.max_payload_bytes} byte limit"
-        )
+    check_json_size(encoded, "payload", rt.settings.max_payload_bytes, InvalidTriggerOptionsError)
     meta = secrets.safe_json(options.get("metadata") or {})
-    if storable_json_size(meta, "metadata") > rt.settings.metadata_max_bytes:
-        raise MetadataTooLargeError(
-            f"metadata is larger than the {rt.settings.metadata_max_bytes} byte limit"
-        )
+    check_json_size(meta, "metadata", rt.settings.metadata_max_bytes, MetadataTooLargeError)
     try:
         delay_until = resolve_time(options.get("delay"))
         ttl = parse_duration(options.get("ttl"))

@@ -20,7 +20,7 @@ from . import ids, secrets
 from .bootstrap import get_runtime
 from .context import RunContext, current
 from .durations import parse_duration, resolve_time, utcnow
-from .engine_json import check_output_size
+from .engine_json import check_json_size
 from .errors import NonDeterminismError, NotInRunError, Suspend, TokenNotFoundError
 from .result import Result
 from .statuses import RunStatus
@@ -378,7 +378,7 @@ def complete_token(token: WaitToken | str, data: Any = None) -> TokenCompletion:
         raise TokenNotFoundError(f"no wait token with id {token_id!r}")
     data = secrets.safe_json(data)
     # a NUL or an oversized value is refused here, by name, not by the database
-    check_output_size(data, "data", get_runtime().settings.max_output_bytes)
+    check_json_size(data, "data", get_runtime().settings.max_output_bytes)
     changed, row = store.complete_waitpoint(token_id, data)
     assert row is not None
     return TokenCompletion(
@@ -405,7 +405,7 @@ def step(name: str, fn: Callable[[], T]) -> T:
         return rec["result"]  # type: ignore[no-any-return,unused-ignore]
     value = fn()
     result = secrets.safe_json(value)
-    check_output_size(result, f"step {name!r} result", rc.executor.settings.max_output_bytes)
+    check_json_size(result, f"step {name!r} result", rc.executor.settings.max_output_bytes)
     row = _step_row(rc, "step", name, result=result)
     rc.executor.store.record_step(row)
     _remember(rc, row)

@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field, SecretStr
 from runtime import (
     AbortTaskRunError,
     RetryOptions,
+    get_runtime,
     logger,
     metadata,
     schema_task,
@@ -205,8 +206,6 @@ def long_text(payload: dict) -> Any:
 )
 def big_output(payload: dict) -> Any:
     """An output, or a step's result, at or just over ``max_output_bytes``."""
-    from runtime import get_runtime
-
     limit = get_runtime().settings.max_output_bytes
     trace(payload, "attempt")
     if payload["mode"] == "step":

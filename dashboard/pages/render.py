@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from runtime import secrets
+from runtime.engine_json import clip_text
 
 from ..auth import Principal
 from .session import csrf_token
@@ -25,18 +26,15 @@ _ENV = Environment(
 #: Most characters of one value (a payload, an output, metadata, a log line's attributes) a
 #: page shows: an output may be 10 MB, which as indented HTML would stall the page.
 PRETTY_MAX_CHARS = 100_000
+_WHOLE_VALUE = (
+    " not shown: buster-jobs runs show <id> or GET /api/v3/runs/<id> gives the whole value"
+)
 
 
 def _pretty(value: Any) -> str:
     # masked again at render time: whatever a page is handed, secrets never reach HTML
     text = json.dumps(secrets.mask(value), indent=2, default=str, sort_keys=True)
-    over = len(text) - PRETTY_MAX_CHARS
-    if over <= 0:
-        return text
-    return (
-        f"{text[:PRETTY_MAX_CHARS]}\n… [{over:,} more characters not shown: "
-        "buster-jobs runs show <id> or GET /api/v3/runs/<id> gives the whole value]"
-    )
+    return clip_text(text, PRETTY_MAX_CHARS, sep="\n", tail=_WHOLE_VALUE)
 
 
 def _when(value: datetime | None) -> str:

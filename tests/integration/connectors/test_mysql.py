@@ -21,7 +21,6 @@ from connectors import (
     connect,
 )
 from connectors._mysql_catalog import (
-    ALL_COLUMNS,
     COLUMNS_JSON_SQL,
     KEYS_JSON_SQL,
     TABLES_JSON_SQL,
@@ -181,7 +180,7 @@ def test_introspect_json_columns_match_row_columns(
             assert half is not None  # may be empty: the hash of a random database name
             halves.append(half)
         assert len(mysql_module.COLUMN_SHARES) == 2 and not halves[0].keys() & halves[1].keys()
-        cur.execute(COLUMNS_JSON_SQL, [[db], *ALL_COLUMNS])
+        cur.execute(COLUMNS_JSON_SQL, [[db], 1, [0]])  # every table: modulus 1, remainder 0
         by_doc = columns_from_json(list(cur.fetchall()))
         # Every table's columns, and the sequence's (TABLES leaves sequences out).
         assert by_doc is not None and len(by_doc) == len(by_json.tables) + 1
