@@ -7,6 +7,8 @@ If a publish is lost the timer loop publishes again (``published_at`` stays empt
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -37,6 +39,20 @@ _KNOWN_OPTIONS = {
     "priority",
     "version",
 }
+
+log = logging.getLogger("buster.trigger")
+
+# Trigger.dev options taken so code written for it runs unchanged, but not enforced here:
+# said once per process and option, so nobody believes them in force (a tenant's runs are
+# not limited by their concurrency key, say) because the trigger went through.
+NOT_ENFORCED_OPTIONS = {
+    "concurrency_key": "there are no per-key concurrency limits; runs start as workers take "
+                       "their messages",
+    "priority": "runs start in the order their queue delivers them",
+    "version": "a run runs the task version its worker has",
+}
+_warned_options: set[str] = set()
+_warned_lock = threading.Lock()
 
 
 @dataclass
@@ -100,6 +116,15 @@ def _check_options(options: dict[str, Any]) -> None:
             f"unknown trigger option(s): {', '.join(sorted(unknown))}; "
             f"allowed: {', '.join(sorted(_KNOWN_OPTIONS))}"
         )
+    given = [name for name in NOT_ENFORCED_OPTIONS
+             if options.get(name) is not None and name not in _warned_options]
+    if given:
+        with _warned_lock:
+            first = [name for name in given if name not in _warned_options]
+            _warned_options.update(first)
+        for name in first:
+            log.warning("trigger option %r is accepted but not enforced: %s (said once per "
+                        "process)", name, NOT_ENFORCED_OPTIONS[name])
 
 
 def _tags(rt: Runtime, tags: Any) -> list[str]:

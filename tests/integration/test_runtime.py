@@ -254,6 +254,27 @@ def test_trigger_options_are_validated(env: Any):
         tasks.batch_trigger("t-echo", [{}] * 1001)
 
 
+def test_trigger_options_not_enforced_are_said_once(
+    env: Any, worker: Any, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+):
+    # Trigger.dev code passes these; the run goes through, and the log says they do nothing.
+    from runtime import trigger
+
+    monkeypatch.setattr(trigger, "_warned_options", set())
+    caplog.set_level("WARNING", logger="buster.trigger")
+    handles = [tasks.trigger("t-echo", {"i": i}, concurrency_key="org-1", priority=10)
+               for i in range(2)]
+    tasks.batch_trigger("t-echo", [{"payload": {}, "options": {"priority": 5}}])
+    assert all(wait_final(h.id).status == RunStatus.COMPLETED for h in handles)
+    said = [r.getMessage() for r in caplog.records if r.name == "buster.trigger"]
+    assert len(said) == 2, said
+    assert any("'concurrency_key' is accepted but not enforced" in m for m in said)
+    assert any("'priority' is accepted but not enforced" in m for m in said)
+    tasks.trigger("t-echo", {}, version="20260101.1")
+    said = [r.getMessage() for r in caplog.records if r.name == "buster.trigger"]
+    assert len(said) == 3 and "'version'" in said[-1], said
+
+
 def test_metadata_limit_gives_clear_error(env: Any, worker: Any):
     run = wait_final(tasks.trigger("t-big-metadata", {}).id)
     assert run.output["error"] == "MetadataTooLargeError"
