@@ -17,7 +17,10 @@ def _json_arg(value: str | None) -> Any:
     if value is None:
         return None
     if value.startswith("@"):
-        value = Path(value[1:]).read_text()
+        try:
+            value = Path(value[1:]).read_text()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SystemExit(f"cannot read {value[1:]!r}: {exc}") from None
     try:
         return json.loads(value)
     except json.JSONDecodeError as exc:
@@ -55,12 +58,20 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
     return run_scheduler(_modules(args))
 
 
-def _embedded_worker(modules: list[str], threads: int = 4) -> Any:
+def _embedded_worker(modules: list[str], threads: int = 4, task_id: str | None = None) -> Any:
     from .bootstrap import configure
+    from .task import all_tasks
     from .worker import WorkerProcess, import_task_modules
 
     rt = configure()
     import_task_modules(modules)
+    if task_id is not None and task_id not in all_tasks():
+        # Triggered, it would wait in PENDING_VERSION for a worker that is not coming.
+        raise SystemExit(
+            f"unknown task id {task_id!r}: no task module imported here defines it "
+            f"(known: {', '.join(sorted(all_tasks())) or 'none'}; modules come from "
+            "--modules or BUSTER_TASK_MODULES)"
+        )
     wp = WorkerProcess(rt, _all_queues(rt), threads=threads, timer=True)
     wp.start()
     return rt, wp
@@ -153,10 +164,15 @@ def _run_summary(run: Any) -> dict[str, Any]:
 
 
 def cmd_trigger(args: argparse.Namespace) -> int:
+    from .statuses import RunStatus
     from .trigger import tasks
 
     handle = tasks.trigger(args.task_id, _json_arg(args.payload), **_trigger_options(args))
     print(json.dumps({"id": handle.id, "is_cached": handle.is_cached}))
+    if handle.retrieve().status == RunStatus.PENDING_VERSION:
+        print(f"no worker has registered task {args.task_id!r} yet: the run waits in "
+              "PENDING_VERSION until one does (check the task id and the workers' task "
+              "modules)", file=sys.stderr)
     if not args.wait:
         return 0
     run = _wait_with_status(handle.id, args.timeout)
@@ -168,7 +184,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     """Trigger a task and run it in this process on the embedded default, then exit."""
     from .trigger import tasks
 
-    rt, wp = _embedded_worker(_modules(args), threads=2)
+    rt, wp = _embedded_worker(_modules(args), threads=2, task_id=args.task_id)
     try:
         handle = tasks.trigger(args.task_id, _json_arg(args.payload), **_trigger_options(args))
         run = _wait_with_status(handle.id, args.timeout)

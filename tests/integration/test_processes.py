@@ -205,11 +205,23 @@ def test_unknown_task_id_from_cli_waits_in_pending_version(pg_env: Any):
     assert res.returncode == 0, res.stderr
     run_id = json.loads(res.stdout)["id"]
     assert runs.retrieve(run_id).status == RunStatus.PENDING_VERSION
+    assert "no worker has registered task 'no-such-task' yet" in res.stderr
+
+
+def test_cli_run_of_an_unknown_task_is_refused_without_a_run(pg_env: Any):
+    # `run` runs the task in its own process: one no module there defines would wait forever.
+    res = pg_env.cli("run", "no-such-task", "--payload", "{}", timeout=60)
+    assert res.returncode != 0
+    assert "unknown task id 'no-such-task'" in res.stderr and "t-echo" in res.stderr
+    assert runs.list().data == []
 
 
 def test_bad_json_payload_on_cli_is_a_clear_error(pg_env: Any):
     res = pg_env.cli("trigger", "t-echo", "--payload", "{nope")
     assert res.returncode != 0 and "invalid JSON" in res.stderr
+    res = pg_env.cli("trigger", "t-echo", "--payload", "@/no/such/payload.json")
+    assert res.returncode != 0 and "Traceback" not in res.stderr
+    assert "cannot read '/no/such/payload.json'" in res.stderr
     assert runs.list().data == []
 
 
