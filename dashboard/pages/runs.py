@@ -20,6 +20,7 @@ from ..auth import Principal
 from ..state import Dash, dash
 from .render import render
 from .session import page
+from .why import run_state_note
 
 FILTER_KEYS = ("status", "task", "tag", "from", "to", "q")
 
@@ -141,11 +142,13 @@ def _run_page(d: Dash, run_id: str) -> dict[str, Any] | None:
     if row is None:
         return None
     attempts = store.attempts(run_id, row)
+    waitpoints = sql.waitpoints_of(store, run_id)
     return {
         "run": row,
+        "why": run_state_note(row, waitpoints, datetime.now(UTC)),
         "attempts": attempts,
         "logs": store.logs(run_id),
-        "waitpoints": sql.waitpoints_of(store, run_id),
+        "waitpoints": waitpoints,
         "children": store.children(run_id),
         "parent": store.get_run(row["parent_id"]) if row["parent_id"] else None,
         "final": RunStatus(row["status"]).is_final,

@@ -18,6 +18,9 @@
   src.addEventListener("run", function (e) {
     var run = JSON.parse(e.data);
     set("run-status", run.status);
+    // the note explains the status the page was rendered with: gone once that changes
+    var why = document.getElementById("run-why");
+    if (why && why.dataset.status !== run.status) why.hidden = true;
     document.getElementById("run-status").className = "status s-" + run.status;
     set("run-attempts", run.attemptCount);
     set("metadata", pretty(run.metadata));

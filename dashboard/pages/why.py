@@ -1,0 +1,114 @@
+"""One sentence on the run page saying what an unfinished run is waiting for.
+
+Trigger.dev users' most common question about a run that does not start is "why?": a
+task no worker has registered, a retry's backoff, a delay, a queue nobody consumes, a
+child or a token not done yet (reference: "Runs stuck in QUEUED / DEQUEUED with no
+explanation"). Everything needed is in the run row and its waitpoints; this puts it in words.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from runtime.statuses import RunStatus
+
+
+def _aware(value: Any) -> datetime | None:
+    # SQLite gives naive datetimes (stored as UTC), Postgres aware ones
+    if not isinstance(value, datetime):
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _at(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def run_state_note(
+    run: Mapping[Any, Any], waitpoints: Sequence[Mapping[Any, Any]], now: datetime
+) -> str | None:
+    """What ``run`` is waiting for, or None when it is final (or nothing is worth saying)."""
+    status = RunStatus(run["status"])
+    queue = run.get("queue") or "default"
+    if status == RunStatus.PENDING_VERSION:
+        return (
+            f"No worker has registered task “{run['task_identifier']}” yet. The run starts "
+            "once a worker whose task modules define it is up (BUSTER_TASK_MODULES or the "
+            "worker's module arguments)."
+        )
+    if status == RunStatus.DELAYED:
+        due = _aware(run.get("delay_until")) or _aware(run.get("available_at"))
+        when = f" until {_at(due)}" if due else ""
+        return f"Delayed{when} by its trigger; then it queues on “{queue}”."
+    if status == RunStatus.QUEUED:
+        return _queued(run, queue, now)
+    if status == RunStatus.WAITING:
+        return _waiting(run, waitpoints)
+    if status in (RunStatus.EXECUTING, RunStatus.DEQUEUED):
+        return _executing(run, now)
+    return None
+
+
+def _queued(run: Mapping[Any, Any], queue: str, now: datetime) -> str:
+    due = _aware(run.get("available_at"))
+    attempt = int(run.get("attempt_count") or 0)
+    if due is not None and due > now:
+        what = f"Attempt {attempt + 1} is due" if attempt else "It is due"
+        why = " (retry backoff)" if attempt else ""
+        text = f"{what} at {_at(due)}{why}; then a worker on “{queue}” starts it."
+    else:
+        since = _at(due) if due is not None else "its trigger"
+        text = (
+            f"Waiting for a worker on queue “{queue}” since {since}. If it stays queued, "
+            f"check that a worker consumes “{queue}” (buster-jobs worker --queues {queue}) "
+            "and the queue's depth on the Queues page."
+        )
+    expires = _aware(run.get("expires_at"))
+    if expires is not None:
+        text += f" It expires at {_at(expires)} if no worker has started it by then (ttl)."
+    return text
+
+
+_WAITING_FOR = {
+    "DATETIME": "a wait.for/wait.until",
+    "RUN": "a child run it triggered and waits for (trigger_and_wait)",
+    "BATCH": "a batch of child runs (batch_trigger_and_wait)",
+    "MANUAL": "a wait token",
+}
+
+
+def _waiting(run: Mapping[Any, Any], waitpoints: Sequence[Mapping[Any, Any]]) -> str:
+    pending = [w for w in waitpoints if w.get("status") == "PENDING"]
+    wp = next((w for w in pending if w.get("id") == run.get("waiting_on")), None)
+    wp = wp or (pending[-1] if pending else None)
+    if wp is None:
+        return "Suspended: its waitpoint is complete, so it is about to be queued again."
+    kind = str(wp.get("kind"))
+    text = f"Suspended on {_WAITING_FOR.get(kind, kind.lower())}, waitpoint {wp['id']}"
+    due = _aware(wp.get("due_at"))
+    if kind == "BATCH" and wp.get("total") is not None:
+        text += f": {wp.get('done') or 0} of {wp['total']} children finished"
+    if due is not None:
+        text += f"; due at {_at(due)}" if kind == "DATETIME" else f"; times out at {_at(due)}"
+    return text + ". No worker is held meanwhile; the run replays from the top when it resumes."
+
+
+def _executing(run: Mapping[Any, Any], now: datetime) -> str:
+    owner = run.get("lease_owner") or "a worker"
+    lease = _aware(run.get("lease_expires_at"))
+    attempt = int(run.get("attempt_count") or 1)
+    if lease is not None and lease < now:
+        return (
+            f"The lease of {owner} lapsed at {_at(lease)}: it stopped renewing it (killed "
+            "or stalled). The timer loop ends this attempt as crashed, then retries the run "
+            "or marks it CRASHED."
+        )
+    text = f"Attempt {attempt} running on {owner}"
+    started = _aware(run.get("attempt_started_at"))
+    if started is not None:
+        text += f" since {_at(started)}"
+    if lease is not None:
+        text += f"; its lease runs to {_at(lease)} and is renewed while the worker lives"
+    return text + "."
