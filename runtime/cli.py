@@ -218,6 +218,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
         if page.next_cursor:
             print(f"next page: --cursor {page.next_cursor}", file=sys.stderr)
         return 0
+    if args.action == "prune":
+        return _prune_runs(args.older_than)
     if not args.run_id:
         raise SystemExit(f"runs {args.action} needs a run id")
     if args.action == "show":
@@ -227,6 +229,35 @@ def cmd_runs(args: argparse.Namespace) -> int:
     elif args.action == "replay":
         h = runs.replay(args.run_id)
         _print({"id": h.id})
+    return 0
+
+
+def _prune_runs(older_than: str | None) -> int:
+    """What the timer loop's retention does, at once and to the end."""
+    from datetime import timedelta
+
+    from .bootstrap import configure
+    from .durations import parse_duration, utcnow
+    from .store.retention import prune_others, prune_runs
+
+    rt = configure()
+    try:
+        seconds = (parse_duration(older_than) if older_than
+                   else rt.settings.run_retention_days * 86400.0)
+    except ValueError as exc:
+        raise SystemExit(f"--older-than: {exc}") from None
+    if not seconds or seconds <= 0:
+        raise SystemExit("nothing to prune: give --older-than (e.g. 30d), or set "
+                         "BUSTER_RUN_RETENTION_DAYS")
+    now = utcnow()
+    cutoff = now - timedelta(seconds=seconds)
+    limit, runs_deleted = rt.settings.retention_batch_size, 0
+    while (n := prune_runs(rt.store, cutoff, now, limit)) > 0:
+        runs_deleted += n
+        if n < limit:
+            break
+    _print({"finished_before": cutoff.isoformat(timespec="seconds"), "runs": runs_deleted,
+            **prune_others(rt.store, cutoff, now)})
     return 0
 
 
@@ -311,9 +342,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--modules", dest="modules", nargs="*", default=[])
     r.set_defaults(fn=cmd_run)
 
-    rs = sub.add_parser("runs", help="list, show, cancel or replay runs")
-    rs.add_argument("action", choices=["list", "show", "cancel", "replay"])
+    rs = sub.add_parser("runs", help="list, show, cancel, replay or prune runs")
+    rs.add_argument("action", choices=["list", "show", "cancel", "replay", "prune"])
     rs.add_argument("run_id", nargs="?")
+    rs.add_argument("--older-than", help="prune: runs finished this long ago (e.g. 30d); "
+                    "default BUSTER_RUN_RETENTION_DAYS")
     rs.add_argument("--status", action="append")
     rs.add_argument("--task", action="append")
     rs.add_argument("--tag", action="append")

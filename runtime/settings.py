@@ -71,6 +71,16 @@ class Settings(BaseSettings):
     #: A published QUEUED run nobody claimed (message lost) is republished after this long.
     stale_queued_seconds: float = 600.0
 
+    # --- retention (the timer loop) -----------------------------------------------------
+    #: Finished runs are deleted this many days after they finished, with their attempts,
+    #: logs, steps and waitpoints (Trigger.dev keeps 30 days of runs). 0 keeps every run.
+    run_retention_days: float = 30.0
+    #: Seconds between retention passes; while old runs remain, every timer tick deletes
+    #: another batch.
+    retention_interval_seconds: float = 600.0
+    #: Runs deleted per transaction (small batches keep locks and WAL bursts short).
+    retention_batch_size: int = 1000
+
     # --- schedules (the scheduler process) ---------------------------------------------
     #: Seconds between the scheduler's cheap "did any schedule change?" checks. On SQLite
     #: this is how a change is noticed; on Postgres LISTEN/NOTIFY is instant and this is

@@ -32,6 +32,7 @@ class TimerLoop:
         # every tick would only repeat the same scan
         self._stale_every = min(60.0, self.settings.stale_queued_seconds / 10)
         self._next_stale_check = 0.0
+        self._next_retention = 0.0
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self.run_forever, name="buster-timer", daemon=True)
@@ -71,6 +72,7 @@ class TimerLoop:
         due = store.timer_work()  # one probe: an idle tick runs no step
         counts = {name: step() if name in due else 0 for name, step in steps.items()}
         counts["stale"] = stale
+        counts["pruned"] = self._retention()
         if any(counts.values()):
             log.debug("timer tick %s", counts, extra={"action": "timer_tick", **counts})
         return counts
@@ -80,6 +82,29 @@ class TimerLoop:
             return 0
         self._next_stale_check = time.monotonic() + self._stale_every
         return int(self.runtime.store.unpublish_stale(self.settings.stale_queued_seconds, limit))
+
+    def _retention(self) -> int:
+        """One batch of old finished runs when a pass is due; a full batch means more are
+        left, so the next tick takes the next one instead of waiting for the interval."""
+        days = self.settings.run_retention_days
+        if days <= 0 or time.monotonic() < self._next_retention:
+            return 0
+        from .store.retention import prune_others, prune_runs
+
+        now = utcnow()
+        cutoff = now - timedelta(days=days)
+        limit = self.settings.retention_batch_size
+        deleted = prune_runs(self.runtime.store, cutoff, now, limit)
+        if deleted < limit:
+            others = prune_others(self.runtime.store, cutoff, now)
+            self._next_retention = time.monotonic() + self.settings.retention_interval_seconds
+            if deleted or any(others.values()):
+                log.info(
+                    "retention: deleted %s runs finished before %s, %s",
+                    deleted, cutoff.isoformat(timespec="seconds"), others,
+                    extra={"action": "retention", "runs": deleted, **others},
+                )
+        return deleted
 
     def _lapsed_leases(self, limit: int) -> int:
         store, done = self.runtime.store, 0

@@ -600,3 +600,97 @@ def test_the_claims_asynchronous_commit_ends_with_its_own_transaction(pg_env: An
     assert setting == {"v": "on"}
     plans = store._raw.fetch_one("SELECT current_setting('plan_cache_mode') AS v", {})
     assert plans == {"v": "force_generic_plan"}  # one plan for every hot-path call
+
+
+def _count(table: Any, column: Any, ids: list[str]) -> int:
+    from sqlalchemy import func, select
+
+    from runtime import get_runtime
+
+    with get_runtime().store.engine.connect() as conn:
+        q = select(func.count()).select_from(table).where(column.in_(ids))
+        return int(conn.execute(q).scalar_one())
+
+
+def test_retention_deletes_old_finished_runs_with_what_hangs_off_them(env: Any, worker: Any):
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from runtime import get_runtime
+    from runtime.durations import utcnow
+    from runtime.errors import RunNotFoundError
+    from runtime.store import tables as tb
+    from runtime.store.retention import prune_runs
+
+    store = get_runtime().store
+    # runs with logs, a failed attempt, a child and a RUN waitpoint with its replay steps
+    old = [tasks.trigger("t-logs", {}).id, tasks.trigger("t-flaky", {"fail_times": 1}).id,
+           tasks.trigger("t-parent", {}).id]
+    kept_by_key = tasks.trigger("t-echo", {}, idempotency_key="still-valid").id
+    kept_child = tasks.trigger("t-echo", {"child": 1}).id
+    recent = tasks.trigger("t-echo", {"recent": 1}).id
+    for run_id in [*old, kept_by_key, kept_child, recent]:
+        assert wait_final(run_id, timeout=60).is_completed
+    child = [r.id for r in runs.list(task="t-child")]
+    assert len(child) == 1
+    old += child
+    waiting_parent = tasks.trigger("t-no-worker-has-this", {}).id  # PENDING_VERSION: not final
+    now = utcnow()
+    cutoff = now + timedelta(minutes=1)  # every run so far was created and finished before it
+    r = tb.runs.c
+    with store.engine.begin() as conn:
+        conn.execute(update(tb.runs).where(r.id == recent).values(
+            finished_at=now + timedelta(minutes=2)))
+        conn.execute(update(tb.runs).where(r.id == kept_child).values(parent_id=waiting_parent))
+    assert _count(tb.run_logs, tb.run_logs.c.run_id, old) > 0
+    assert _count(tb.run_attempts, tb.run_attempts.c.run_id, old) >= 2  # failed, suspended
+    assert _count(tb.run_steps, tb.run_steps.c.run_id, old) == 1
+    assert _count(tb.waitpoints, tb.waitpoints.c.run_id, old) == 1
+
+    # batches of 3: the four old runs take two, the third finds nothing left
+    assert [prune_runs(store, cutoff, now, 3) for _ in range(3)] == [3, 1, 0]
+    for run_id in old:
+        with pytest.raises(RunNotFoundError):
+            runs.retrieve(run_id)
+    for table in (tb.run_logs, tb.run_attempts, tb.run_steps, tb.waitpoints):
+        assert _count(table, table.c.run_id, old) == 0, table.name
+    for run_id in (kept_by_key, kept_child, recent, waiting_parent):
+        runs.retrieve(run_id)
+    # once its key has expired, a keyed run goes too
+    assert prune_runs(store, cutoff, now + timedelta(days=31), 10) == 1
+    with pytest.raises(RunNotFoundError):
+        runs.retrieve(kept_by_key)
+
+
+def test_retention_runs_in_the_timer_loop_and_from_the_cli(env: Any, worker: Any):
+    from runtime import get_runtime
+    from runtime.errors import RunNotFoundError
+    from runtime.timer import TimerLoop
+
+    done = [tasks.trigger("t-echo", {"i": i}).id for i in range(3)]
+    for run_id in done:
+        wait_final(run_id)
+    rt = get_runtime()
+    # a retention of 0.5 s: the runs are older than that a moment after they finished
+    settings = rt.settings.model_copy(update={"run_retention_days": 0.5 / 86400,
+                                              "retention_batch_size": 2})
+    loop = TimerLoop(rt)
+    loop.settings = settings
+    time.sleep(1.0)
+    assert loop._retention() == 2  # a full batch: the next tick takes the rest
+    assert loop._retention() == 1
+    assert loop._retention() == 0  # a short batch ended the pass: next one after the interval
+    for run_id in done:
+        with pytest.raises(RunNotFoundError):
+            runs.retrieve(run_id)
+    # the CLI does a whole pass at once
+    more = [tasks.trigger("t-echo", {"i": i}).id for i in range(2)]
+    for run_id in more:
+        wait_final(run_id)
+    time.sleep(1.0)
+    res = env.cli("runs", "prune", "--older-than", "0.5s")
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["runs"] == 2
+    res = env.cli("runs", "prune", "--older-than", "soon")
+    assert res.returncode != 0 and "--older-than" in res.stderr
