@@ -55,9 +55,14 @@ class RunLifecycle(Middleware):
             message.fail()
             raise SkipMessage("malformed message")
         store = self.runtime.store
-        run = store.claim(run_id, self.executor.owner, self.runtime.settings.lease_seconds)
+        lease = self.runtime.settings.lease_seconds
+        run = store.claim(run_id, self.executor.owner, lease)
         if run is None:
-            if store.get_run(run_id) is None:
+            row = store.get_run(run_id)
+            if row is not None and row["concurrency_limit"] is not None:
+                run = self._claim_limited(row, lease)
+        if run is None:
+            if row is None:
                 log.error(
                     "dead-lettering message for unknown run %s",
                     run_id,
@@ -90,6 +95,22 @@ class RunLifecycle(Middleware):
             extra={"run_id": run_id, "action": "attempt_started"},
         )
         self._local.run = run
+
+    def _claim_limited(self, row: Any, lease: float) -> Any:
+        """A run of a task with a concurrency limit: claimed only into a free slot."""
+        if row["status"] != RunStatus.QUEUED:
+            return None
+        from .store.slots import claim_limited
+
+        run = claim_limited(self.runtime.store, row, self.executor.owner, lease)
+        if run is None:
+            log.debug(
+                "run %s waits for a concurrency slot of %s",
+                row["id"],
+                row["task_identifier"],
+                extra={"run_id": row["id"], "action": "waiting_for_slot"},
+            )
+        return run
 
     def record(self, outcome: Outcome) -> None:
         self._local.outcome = outcome

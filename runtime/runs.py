@@ -59,6 +59,10 @@ class Run:
     schedule_id: str | None
     waiting_on: str | None
     attempts: list[Attempt] = field(default_factory=list)
+    #: its task's concurrency slots it takes ('' when the task is limited but no key given)
+    concurrency_key: str | None = None
+    #: QUEUED and waiting for one of those slots to free
+    waiting_for_slot: bool = False
 
     @property
     def is_completed(self) -> bool:
@@ -144,6 +148,8 @@ def from_row(row: Any, attempts: Sequence[Any] = (), *, with_payload: bool = Tru
         replayed_from=row["replayed_from"],
         schedule_id=row["schedule_id"],
         waiting_on=row["waiting_on"],
+        concurrency_key=row["concurrency_key"],
+        waiting_for_slot=bool(row["waiting_for_slot"]),
         attempts=[
             Attempt(
                 a["number"],
@@ -252,6 +258,8 @@ def replay(run_id: Any, *, payload: Any = None, tags: Sequence[str] | None = Non
     }
     if row["machine"]:
         opts["machine"] = row["machine"]
+    if row["concurrency_key"]:  # the replay takes the same slots as the original
+        opts["concurrency_key"] = row["concurrency_key"]
     new = build_row(rt, row["task_identifier"], None, opts, None, trigger_function="replay")
     new["payload"] = (
         row["payload"] if payload is None else secrets.encode(payload, rt.encryption_key)

@@ -44,11 +44,18 @@ class Task(Generic[T]):
     cleanup: Hook | None = None
     kind: str = "STANDARD"
     cron: Any = None  # schedules.task: the declarative schedule
+    #: at most this many runs of the task execute at once (per concurrency_key); None: no cap
+    concurrency_limit: int | None = None
 
     def __post_init__(self) -> None:
         machines.machine(self.machine)  # validate early with a clear error
         if self.max_duration is not None and self.max_duration < 1:
             raise ValueError("max_duration must be at least 1 second")
+        limit = self.concurrency_limit
+        if limit is not None and (
+            isinstance(limit, bool) or not isinstance(limit, int) or limit < 1
+        ):
+            raise ValueError(f"concurrency_limit must be an integer ≥ 1, got {limit!r}")
         self._takes_ctx = _takes_ctx(self.fn)
 
     # -- where it runs ----------------------------------------------------------------
@@ -70,6 +77,7 @@ class Task(Generic[T]):
             "payload_schema": self.schema.model_json_schema() if self.schema else None,
             "kind": self.kind,
             "module": getattr(self.fn, "__module__", None),
+            "concurrency_limit": self.concurrency_limit,
         }
         body["version"] = hashlib.sha256(
             json.dumps(body, sort_keys=True, default=str).encode()
@@ -178,6 +186,7 @@ def task(
     queue: str | None = None,
     retry: RetryOptions | None = None,
     max_duration: float | None = None,
+    concurrency_limit: int | None = None,
     on_start: Hook | None = None,
     on_success: Hook | None = None,
     on_failure: Hook | None = None,
@@ -195,6 +204,7 @@ def task(
                 queue=queue,
                 retry=retry or RetryOptions(),
                 max_duration=max_duration,
+                concurrency_limit=concurrency_limit,
                 on_start=on_start,
                 on_success=on_success,
                 on_failure=on_failure,

@@ -65,6 +65,10 @@ class TimerLoop:
             "orphaned_waits": lambda: store.resume_orphaned_waits(n),
         }
         if rt.can_publish:
+            from .store.slots import wake_waiting
+
+            # before "published": a woken run is published at once, by this step
+            steps["slots"] = lambda: wake_waiting(store, n, rt.publisher.publish)
             grace = self.settings.unpublished_grace_seconds
             steps["published"] = lambda: store.publish_due(n, grace, rt.publisher.publish)
             steps["hooks"] = lambda: store.publish_pending_hooks(n, rt.publisher.publish_hooks)

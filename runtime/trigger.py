@@ -46,8 +46,6 @@ log = logging.getLogger("buster.trigger")
 # said once per process and option, so nobody believes them in force (a tenant's runs are
 # not limited by their concurrency key, say) because the trigger went through.
 NOT_ENFORCED_OPTIONS = {
-    "concurrency_key": "there are no per-key concurrency limits; runs start as workers take "
-                       "their messages",
     "priority": "runs start in the order their queue delivers them",
     "version": "a run runs the task version its worker has",
 }
@@ -116,15 +114,41 @@ def _check_options(options: dict[str, Any]) -> None:
             f"unknown trigger option(s): {', '.join(sorted(unknown))}; "
             f"allowed: {', '.join(sorted(_KNOWN_OPTIONS))}"
         )
-    given = [name for name in NOT_ENFORCED_OPTIONS
-             if options.get(name) is not None and name not in _warned_options]
-    if given:
-        with _warned_lock:
-            first = [name for name in given if name not in _warned_options]
-            _warned_options.update(first)
-        for name in first:
-            log.warning("trigger option %r is accepted but not enforced: %s (said once per "
-                        "process)", name, NOT_ENFORCED_OPTIONS[name])
+    for name, why in NOT_ENFORCED_OPTIONS.items():
+        if options.get(name) is not None:
+            _say_once(name, why)
+
+
+def _concurrency(
+    task: Task[Any] | None, definition: dict[str, Any] | None, key: Any
+) -> tuple[int | None, str | None]:
+    """The run's concurrency limit (its task's) and key ('' for a limited run without one:
+    all such runs share one set of slots)."""
+    if key is not None and (not isinstance(key, str) or not 1 <= len(key) <= 256):
+        raise InvalidTriggerOptionsError(
+            f"concurrency_key must be a string of 1–256 characters, got {key!r}"
+        )
+    limit = task.concurrency_limit if task is not None else (definition or {}).get(
+        "concurrency_limit"
+    )
+    if key is not None and not limit and definition is not None:
+        _say_once(
+            "concurrency_key",
+            f"task {(definition or {}).get('id')!r} has no concurrency_limit, so its runs are "
+            "not limited per key",
+        )
+    return limit, (key or "") if limit else key
+
+
+def _say_once(option: str, why: str) -> None:
+    if option in _warned_options:
+        return
+    with _warned_lock:
+        if option in _warned_options:
+            return
+        _warned_options.add(option)
+    log.warning("trigger option %r is accepted but not enforced: %s (said once per process)",
+                option, why)
 
 
 def _tags(rt: Runtime, tags: Any) -> list[str]:
@@ -195,6 +219,7 @@ def build_row(
         queue = task.queue or queue_for(
             str(machine), rt.settings.default_queue, rt.settings.large_queue
         )
+    limit, concurrency_key = _concurrency(task, definition, options.get("concurrency_key"))
     status = RunStatus.QUEUED
     if definition is None:
         status = RunStatus.PENDING_VERSION
@@ -237,6 +262,8 @@ def build_row(
         "retry": retry,
         "max_duration": max_duration or (definition or {}).get("max_duration"),
         "ttl_seconds": ttl,
+        "concurrency_key": concurrency_key,
+        "concurrency_limit": limit,
         "created_at": now,
         "updated_at": now,
         "available_at": delay_until if status == RunStatus.DELAYED else now,

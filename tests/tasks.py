@@ -292,3 +292,26 @@ def fanout(payload: dict) -> dict:
     handles = [echo.trigger({"i": i}) for i in range(payload.get("n", 2))]
     batch = echo.batch_trigger([{"payload": {"b": i}} for i in range(2)])
     return {"children": [h.id for h in handles], "batch": batch.batch_id}
+
+
+@task(id="t-limited", concurrency_limit=2)
+def limited(payload: dict) -> dict:
+    trace(payload, f"start {payload.get('key', '')} {time.monotonic()}")
+    time.sleep(payload.get("seconds", 0.3))
+    trace(payload, f"end {payload.get('key', '')} {time.monotonic()}")
+    return {"i": payload.get("i")}
+
+
+@task(id="t-limited-one", concurrency_limit=1)
+def limited_one(payload: dict) -> dict:
+    return limited.fn(payload)
+
+
+@task(id="t-limited-wait", concurrency_limit=1)
+def limited_wait(payload: dict) -> dict:
+    if payload.get("quick"):
+        return {"quick": True}
+    token = wait.create_token(timeout="1m")
+    trace(payload, f"token:{token.id}")
+    res = wait.for_token(token)
+    return {"ok": res.ok}

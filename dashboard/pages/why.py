@@ -52,6 +52,15 @@ def run_state_note(
 
 
 def _queued(run: Mapping[Any, Any], queue: str, now: datetime) -> str:
+    if run.get("waiting_for_slot"):
+        key = run.get("concurrency_key")
+        slots = f"{run.get('concurrency_limit')} concurrency slot(s)"
+        whose = f"task “{run['task_identifier']}”" + (f" with key “{key}”" if key else "")
+        return (
+            f"Waiting for one of the {slots} of {whose}: all are taken by executing runs. "
+            "It starts when one frees (a run finishing, retrying, waiting or crashing frees "
+            "its slot)."
+        )
     due = _aware(run.get("available_at"))
     attempt = int(run.get("attempt_count") or 0)
     if due is not None and due > now:

@@ -100,6 +100,10 @@ class Store:
                         retry=d["retry"],
                         max_attempts=func.coalesce(r.max_attempts, d["retry"]["max_attempts"]),
                         max_duration=func.coalesce(r.max_duration, d["max_duration"]),
+                        concurrency_limit=d.get("concurrency_limit"),
+                        concurrency_key=func.coalesce(r.concurrency_key, "")
+                        if d.get("concurrency_limit")
+                        else r.concurrency_key,
                         updated_at=now,
                         available_at=now,
                         published_at=None,
@@ -1155,8 +1159,17 @@ def _ms(when: datetime) -> int:
     return int(when.timestamp() * 1000)
 
 
-def _claim_sql() -> str:
+def _claim_sql(limited: bool = False) -> str:
+    """The claim. A run of a task with a concurrency limit is not claimed here but by the
+    ``limited`` form (runtime/store/slots.py), which also needs a free slot: fewer runs of
+    its task and concurrency key EXECUTING than the run's own limit."""
     cols = ", ".join(CLAIMED_COLUMNS)
+    gate = "AND concurrency_limit IS NULL"
+    if limited:
+        gate = """AND concurrency_limit IS NOT NULL AND (
+  SELECT count(*) FROM runs AS x
+  WHERE x.task_identifier = runs.task_identifier AND x.concurrency_key = runs.concurrency_key
+    AND x.status = 'EXECUTING' AND x.concurrency_limit IS NOT NULL) < concurrency_limit"""
     return f"""
 UPDATE runs SET
   status = 'EXECUTING',
@@ -1165,16 +1178,17 @@ UPDATE runs SET
   started_at = COALESCE(started_at, :now), executing_since = :now, updated_at = :now,
   attempt_execution_ms = CASE WHEN suspended THEN attempt_execution_ms ELSE 0 END,
   attempt_started_at = CASE WHEN suspended THEN attempt_started_at ELSE :now END,
-  suspended = false
+  suspended = false{", waiting_for_slot = false" if limited else ""}
 WHERE id = :rid AND status = 'QUEUED' AND (available_at IS NULL OR available_at <= :now)
+  {gate}
 RETURNING {cols}"""
 
 
-def _build_claim() -> Any:
+def _build_claim(limited: bool = False) -> Any:
     """The claim, written out once: SQLAlchemy would re-key the statement on every call,
     and this runs once per attempt (same SQL on Postgres and SQLite ≥ 3.35)."""
     return (
-        text(_claim_sql())
+        text(_claim_sql(limited))
         .bindparams(
             bindparam("now", type_=t.UTCDateTime()), bindparam("lease", type_=t.UTCDateTime())
         )
@@ -1212,6 +1226,7 @@ CLAIMED_COLUMNS = (
     "lease_owner",
 )
 _CLAIM = _build_claim()
+_CLAIM_LIMITED = _build_claim(limited=True)
 _CLAIM_SQL = _claim_sql()
 
 # A retry on Postgres, written out once: the run back to QUEUED and the failed attempt's
@@ -1377,6 +1392,7 @@ def _timer_probe() -> Any:
             .select_from(t.runs.join(t.waitpoints, w.id == r.waiting_on))
             .where(r.status == RunStatus.WAITING, w.status != "PENDING")
         ),
+        "slots": exists().where(r.waiting_for_slot, r.status == RunStatus.QUEUED),
         "published": exists().where(r.status == RunStatus.QUEUED, r.published_at.is_(None)),
         "hooks": exists().where(r.on_complete_pending.is_(True)),
     }

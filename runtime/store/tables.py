@@ -76,6 +76,7 @@ task_definitions = Table(
     Column("version", String(64), nullable=False),
     Column("module", String(256)),
     Column("updated_at", UTCDateTime, nullable=False),
+    Column("concurrency_limit", Integer),
 )
 
 runs = Table(
@@ -136,6 +137,12 @@ runs = Table(
     # waits
     Column("waiting_on", String(48)),
     Column("on_complete_pending", Boolean, nullable=False, server_default=text("false")),
+    # concurrency: a run of a task with a concurrency_limit takes one of its slots while
+    # EXECUTING (one set of slots per concurrency_key, '' for none); a claim that finds them
+    # all taken leaves the run QUEUED and waiting_for_slot, and the timer loop wakes it
+    Column("concurrency_key", String(256)),
+    Column("concurrency_limit", Integer),
+    Column("waiting_for_slot", Boolean, nullable=False, server_default=text("false")),
 )
 # partial: most runs have no key, and a full index would take an entry on every status update
 Index(
@@ -194,6 +201,27 @@ Index(
     **_where(
         "expires_at IS NOT NULL AND status IN ('QUEUED','DELAYED','PENDING_VERSION')"
     ),
+)
+
+# concurrency slots: the limited runs holding one (EXECUTING) or about to claim one
+# (QUEUED, not waiting), counted per group without visiting the group's waiting backlog,
+# and the runs waiting for one, oldest first. Only runs of limited tasks, only while
+# QUEUED or EXECUTING: both stay tiny
+Index(
+    "ix_runs_slots",
+    runs.c.task_identifier,
+    runs.c.concurrency_key,
+    runs.c.status,
+    runs.c.waiting_for_slot,
+    **_where("concurrency_limit IS NOT NULL AND status IN ('EXECUTING', 'QUEUED')"),
+)
+Index(
+    "ix_runs_slot_waiting",
+    runs.c.task_identifier,
+    runs.c.concurrency_key,
+    runs.c.id,
+    # a run that leaves QUEUED (claimed, canceled, expired) drops out by itself
+    **_where("waiting_for_slot AND status = 'QUEUED'"),
 )
 
 Index(

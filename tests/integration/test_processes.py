@@ -265,3 +265,20 @@ def test_batch_of_1000_is_one_insert_and_one_publish_burst(pg_env: Any):
     page = runs.list(batch=batch.batch_id, limit=1000)
     rows = get_runtime().store.get_runs([r.id for r in page])
     assert len(rows) == 1000 and all(r["published_at"] is not None for r in rows.values())
+
+
+def test_concurrency_limit_holds_across_worker_processes(pg_env: Any, tmp_path: Any):
+    # two worker processes of 2 x 4 threads: 16 threads race for 2 slots (advisory lock)
+    from tests.integration.test_runtime import _most_at_once
+
+    pg_env.start_worker(processes=2)
+    pg_env.start_worker(processes=2)
+    trace = tmp_path / "trace"
+    handles = [tasks.trigger("t-limited", {"i": i, "trace": str(trace), "seconds": 0.2})
+               for i in range(12)]
+    done = [wait_final(h.id, timeout=90) for h in handles]
+    assert {r.status for r in done} == {RunStatus.COMPLETED}
+    lines = t.read_trace(trace)
+    assert len(lines) == 24 and _most_at_once(lines) == 2, lines
+    workers = {r.attempts[0].worker for r in done}
+    assert len(workers) >= 2, workers  # the slots really were shared between processes

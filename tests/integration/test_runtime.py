@@ -694,3 +694,58 @@ def test_retention_runs_in_the_timer_loop_and_from_the_cli(env: Any, worker: Any
     assert json.loads(res.stdout)["runs"] == 2
     res = env.cli("runs", "prune", "--older-than", "soon")
     assert res.returncode != 0 and "--older-than" in res.stderr
+
+
+def _most_at_once(lines: list[str], key: str | None = None) -> int:
+    """The most runs between their start and end lines at the same moment."""
+    events = []
+    for line in lines:
+        kind, run_key, at = line.split(" ")
+        if key is None or run_key == key:
+            events.append((float(at), 0 if kind == "end" else 1))
+    most = now = 0
+    for _, starts in sorted(events):
+        now += 1 if starts else -1
+        most = max(most, now)
+    return most
+
+
+def test_concurrency_limit_caps_runs_executing_at_once(env: Any, worker: Any, tmp_path: Path):
+    trace = tmp_path / "trace"
+    handles = [tasks.trigger("t-limited", {"i": i, "trace": str(trace)}) for i in range(6)]
+    done = [wait_final(h.id, timeout=60) for h in handles]
+    assert [r.status for r in done] == [RunStatus.COMPLETED] * 6
+    lines = t.read_trace(trace)
+    assert len(lines) == 12
+    # the worker has 4 threads: without the limit 4 would run at once
+    assert _most_at_once(lines) == 2, lines
+    assert all(r.attempt_count == 1 for r in done)  # waiting for a slot costs no attempt
+
+
+def test_concurrency_key_gives_each_key_its_own_slots(env: Any, worker: Any, tmp_path: Path):
+    trace = tmp_path / "trace"
+    handles = [
+        tasks.trigger("t-limited-one", {"key": key, "trace": str(trace), "seconds": 0.4},
+                      concurrency_key=key)
+        for key in ("a", "b") for _ in range(3)
+    ]
+    for h in handles:
+        assert wait_final(h.id, timeout=60).status == RunStatus.COMPLETED
+    lines = t.read_trace(trace)
+    assert _most_at_once(lines, "a") == 1 and _most_at_once(lines, "b") == 1, lines
+    assert _most_at_once(lines) == 2, lines  # a's and b's ran side by side
+    assert runs.retrieve(handles[0].id).concurrency_key == "a"
+
+
+def test_a_waiting_run_frees_its_slot(env: Any, worker: Any, tmp_path: Path):
+    from runtime import wait
+
+    trace = tmp_path / "trace"
+    waiting = tasks.trigger("t-limited-wait", {"trace": str(trace)})
+    wait_for(lambda: runs.retrieve(waiting.id).status == RunStatus.WAITING, timeout=30)
+    # the limit is 1 and the waiting run is not executing: another run takes the slot
+    quick = wait_final(tasks.trigger("t-limited-wait", {"quick": True}).id, timeout=30)
+    assert quick.status == RunStatus.COMPLETED
+    token_id = t.read_trace(trace)[0].split(":", 1)[1]
+    wait.complete_token(token_id, {"go": True})
+    assert wait_final(waiting.id, timeout=30).output == {"ok": True}

@@ -78,3 +78,12 @@ def test_executing_run_with_a_lapsed_lease_says_the_worker_stopped():
 @pytest.mark.parametrize("status", sorted(FINAL_STATUSES, key=lambda s: s.value))
 def test_final_runs_get_no_note(status: RunStatus):
     assert run_state_note(_run(status), [], NOW) is None
+
+
+def test_run_waiting_for_a_concurrency_slot_says_so():
+    run = _run(RunStatus.QUEUED, waiting_for_slot=True, concurrency_limit=2,
+               concurrency_key="org-7", available_at=NOW - timedelta(seconds=3))
+    note = run_state_note(run, [], NOW)
+    assert note is not None
+    assert note.startswith("Waiting for one of the 2 concurrency slot(s) of task “report” "
+                           "with key “org-7”")

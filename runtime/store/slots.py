@@ -1,0 +1,110 @@
+"""Concurrency slots: a task's ``concurrency_limit`` caps its runs EXECUTING at once.
+
+The slots of a task (one set per ``concurrency_key``) are simply its runs in EXECUTING: a
+run takes one when claimed and frees it by leaving EXECUTING for any reason (finished,
+retrying, suspended on a wait, crashed, handed back). So nothing on the way out of a run
+needs to know about slots, and a worker that dies frees its slot when its lease lapses.
+
+- **Claim.** The ordinary claim skips limited runs; :func:`claim_limited` claims one only
+  while fewer runs of its task and key than its limit are EXECUTING. On Postgres the count
+  and the claim run under a transaction-scoped advisory lock on (task, key), so two workers
+  cannot both take the last slot; SQLite has one writer at a time anyway.
+- **No slot.** The run stays QUEUED with ``waiting_for_slot`` set and its message is
+  dropped: it holds no worker thread and no broker message while it waits.
+- **Wake.** The timer loop (:func:`wake_waiting`) counts each waiting group's free slots
+  — the limit minus the runs EXECUTING and the runs already on their way to a claim — and
+  publishes that many of its oldest waiting runs. A run that still finds no slot waits
+  again. The lost-message recovery (``stale_queued_seconds``) republishes a run left waiting
+  too long, so a missed wake costs latency, never the run.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import func, or_, select, text, update
+
+from ..durations import utcnow
+from ..statuses import RunStatus
+from . import tables as t
+from .repository import _CLAIM_LIMITED, Store
+
+_LOCK_PG = text("SELECT pg_advisory_xact_lock(hashtextextended(:group, 7))")
+
+
+def claim_limited(store: Store, run: Mapping[str, Any], owner: str, lease_seconds: float) -> Any:
+    """Claim ``run`` (a row of a limited task) if one of its slots is free; otherwise mark it
+    waiting for one. The claimed row, or None."""
+    now = utcnow()
+    r = t.runs.c
+    params = {"rid": run["id"], "owner": owner, "now": now,
+              "lease": now + timedelta(seconds=lease_seconds)}
+    with store.engine.begin() as conn:
+        if store.is_postgres:
+            group = json.dumps([run["task_identifier"], run["concurrency_key"] or ""])
+            conn.execute(_LOCK_PG, {"group": group})
+        claimed = conn.execute(_CLAIM_LIMITED, params).mappings().first()
+        if claimed is None:
+            # every slot taken (or the run is not claimable: then this matches nothing)
+            conn.execute(
+                update(t.runs)
+                .where(
+                    r.id == run["id"],
+                    r.status == RunStatus.QUEUED,
+                    r.concurrency_limit.is_not(None),
+                    or_(r.available_at.is_(None), r.available_at <= now),
+                )
+                .values(waiting_for_slot=True, published_at=now)
+            )
+        return claimed
+
+
+def wake_waiting(store: Store, limit: int, publish: Callable[[list[tuple[str, str]]], Any]) -> int:
+    """Publish as many waiting runs of each group as it has free slots (oldest first)."""
+    r = t.runs.c
+    now = utcnow()
+    due = or_(r.available_at.is_(None), r.available_at <= now)
+    woken = 0
+    with store.engine.begin() as conn:
+        groups = conn.execute(
+            select(r.task_identifier, r.concurrency_key, func.max(r.concurrency_limit))
+            .where(r.waiting_for_slot, r.status == RunStatus.QUEUED)
+            .group_by(r.task_identifier, r.concurrency_key)
+        ).all()
+        for task_id, key, cap in groups:
+            mine = (r.task_identifier == task_id, r.concurrency_key == key,
+                    r.concurrency_limit.is_not(None))
+            count = select(func.count()).select_from(t.runs)
+            taken = conn.execute(count.where(*mine, r.status == RunStatus.EXECUTING)).scalar_one()
+            # woken or fresh runs on their way to a claim: their slots are spoken for
+            coming = conn.execute(
+                count.where(*mine, r.status == RunStatus.QUEUED, ~r.waiting_for_slot, due)
+            ).scalar_one()
+            free = min(int(cap or 0) - int(taken) - int(coming), limit - woken)
+            if free <= 0:
+                continue
+            rows: Sequence[Any] = conn.execute(
+                select(r.id, r.queue)
+                .where(*mine, r.waiting_for_slot, r.status == RunStatus.QUEUED)
+                .order_by(r.id)
+                .limit(free)
+                .with_for_update(skip_locked=True)
+            ).all()
+            if not rows:
+                continue
+            ids = [row[0] for row in rows]
+            sent = set(publish([(row[0], row[1]) for row in rows]) or ())
+            conn.execute(
+                update(t.runs).where(r.id.in_(ids)).values(
+                    waiting_for_slot=False, available_at=now, updated_at=now,
+                    # a run whose publish failed is left to publish_due (published_at NULL)
+                    published_at=None,
+                )
+            )
+            if sent:
+                conn.execute(update(t.runs).where(r.id.in_(sent)).values(published_at=now))
+            woken += len(ids)
+    return woken
