@@ -25,3 +25,15 @@ def test_run_page_says_why_a_run_has_not_started(server: Server):
     delayed = tasks.trigger("t-echo", {}, delay="2h", ttl="3h")
     page = html.unescape(browser.get(f"/runs/{delayed.id}").text)
     assert "Delayed until " in page and "by its trigger" in page
+
+
+def test_limited_tasks_show_their_limit_and_a_run_its_key(server: Server):
+    from tests.helpers import wait_final
+
+    browser = login(server)
+    run = wait_final(tasks.trigger("t-limited", {"i": 1}, concurrency_key="org-7").id,
+                     timeout=60)
+    page = html.unescape(browser.get(f"/runs/{run.id}").text)
+    assert "concurrency ≤ 2 per key, key <code>org-7</code>" in page
+    listing = html.unescape(browser.get("/tasks").text)
+    assert "≤ 2 at once" in listing
