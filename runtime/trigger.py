@@ -43,8 +43,8 @@ _KNOWN_OPTIONS = {
 log = logging.getLogger("buster.trigger")
 
 # Trigger.dev options taken so code written for it runs unchanged, but not enforced here:
-# said once per process and option, so nobody believes them in force (a tenant's runs are
-# not limited by their concurrency key, say) because the trigger went through.
+# said once per process and option, so nobody believes them in force because the trigger
+# went through (so is a concurrency_key on a task without a concurrency_limit).
 NOT_ENFORCED_OPTIONS = {
     "priority": "runs start in the order their queue delivers them",
     "version": "a run runs the task version its worker has",
