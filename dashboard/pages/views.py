@@ -46,6 +46,7 @@ def _queues(d: Dash) -> dict[str, Any]:
     return {
         "queues": queue_depths(d),
         "workers": d.store.workers_online(d.settings.worker_online_seconds),
+        "slots": sql.slot_groups(d.store),
     }
 
 

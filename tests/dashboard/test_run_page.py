@@ -37,3 +37,23 @@ def test_limited_tasks_show_their_limit_and_a_run_its_key(server: Server):
     assert "concurrency ≤ 2 per key, key <code>org-7</code>" in page
     listing = html.unescape(browser.get("/tasks").text)
     assert "≤ 2 at once" in listing
+
+
+def test_queues_page_counts_runs_waiting_for_a_concurrency_slot(server: Server):
+    from tests.helpers import wait_final, wait_for
+
+    browser = login(server)
+    # limit 1, 1 s each: while the first runs, the others wait for its slot
+    handles = [tasks.trigger("t-limited-one", {"seconds": 1.0}, concurrency_key="acme")
+               for _ in range(3)]
+
+    def waiting_shown() -> bool:
+        page = html.unescape(browser.get("/queues").text)
+        row = page.split('id="slots"', 1)[1].split("</table>", 1)[0]
+        return "<td>acme</td><td>1</td><td>1</td><td>2</td>" in row
+
+    wait_for(waiting_shown, timeout=30, interval=0.2)
+    for h in handles:
+        wait_final(h.id, timeout=60)
+    page = html.unescape(browser.get("/queues").text)
+    assert "No run of a task with a concurrency limit is executing or queued." in page
