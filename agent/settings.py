@@ -39,6 +39,10 @@ class AgentSettings(BaseSettings):
     request_timeout_s: float = 120.0
     #: Base URL override (a proxy or gateway); empty: the SDK's default.
     base_url: str | None = None
+    #: At most this many analyst-agent runs execute at once across all workers (the task's
+    #: concurrency_limit, read when the task module is imported): a bound on concurrent
+    #: Anthropic usage. Empty: no cap beyond the workers' threads.
+    concurrency_limit: int | None = Field(default=None, ge=1)
     #: ``recorded:<scenario.json>`` replaces the HTTP transport with the recorded fake in
     #: :mod:`agent.testing` (tests only; it never talks to Anthropic). Empty: the real API.
     transport: str = ""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from agent.settings import AgentSettings
 from runtime import AbortTaskRunError, RetryOptions, schema_task
 
 from .schemas import AnalystAgentInput, AnalystAgentOutput
@@ -20,6 +21,7 @@ from .schemas import AnalystAgentInput, AnalystAgentOutput
     output_schema=AnalystAgentOutput,
     machine="large-1x",
     max_duration=1800,
+    concurrency_limit=AgentSettings().concurrency_limit,
     retry=RetryOptions(max_attempts=3, factor=2, min_timeout_ms=1000, max_timeout_ms=30_000),
 )
 def analyst_agent(payload: AnalystAgentInput, ctx: Any) -> dict[str, Any]:
