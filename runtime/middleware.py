@@ -59,8 +59,13 @@ class RunLifecycle(Middleware):
         run = store.claim(run_id, self.executor.owner, lease)
         if run is None:
             row = store.get_run(run_id)
-            if row is not None and row["concurrency_limit"] is not None:
+            if (row is not None and row["concurrency_limit"] is not None
+                    and row["status"] == RunStatus.QUEUED):
                 run = self._claim_limited(row, lease)
+                if run is None:
+                    # waiting for a slot, or taken meanwhile: this message is done. No
+                    # SkipMessage, whose warning would log every wait as a dropped message
+                    return
         if run is None:
             if row is None:
                 log.error(
@@ -98,8 +103,6 @@ class RunLifecycle(Middleware):
 
     def _claim_limited(self, row: Any, lease: float) -> Any:
         """A run of a task with a concurrency limit: claimed only into a free slot."""
-        if row["status"] != RunStatus.QUEUED:
-            return None
         from .store.slots import claim_limited
 
         run = claim_limited(self.runtime.store, row, self.executor.owner, lease)

@@ -96,15 +96,23 @@ def wake_waiting(store: Store, limit: int, publish: Callable[[list[tuple[str, st
             if not rows:
                 continue
             ids = [row[0] for row in rows]
-            sent = set(publish([(row[0], row[1]) for row in rows]) or ())
+            # marked woken before the messages go out, so a worker that takes one at once
+            # finds the row as this step left it (its claim waits for this commit)
             conn.execute(
-                update(t.runs).where(r.id.in_(ids)).values(
+                update(t.runs)
+                .where(r.id.in_(ids), r.status == RunStatus.QUEUED, r.waiting_for_slot)
+                .values(
                     waiting_for_slot=False, available_at=now, updated_at=now,
-                    # a run whose publish failed is left to publish_due (published_at NULL)
+                    # a run whose publish fails is left to publish_due (published_at NULL)
                     published_at=None,
                 )
             )
+            sent = set(publish([(row[0], row[1]) for row in rows]) or ())
             if sent:
-                conn.execute(update(t.runs).where(r.id.in_(sent)).values(published_at=now))
+                conn.execute(
+                    update(t.runs)
+                    .where(r.id.in_(sent), r.status == RunStatus.QUEUED)
+                    .values(published_at=now)
+                )
             woken += len(ids)
     return woken
