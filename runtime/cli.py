@@ -234,11 +234,9 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 def _prune_runs(older_than: str | None) -> int:
     """What the timer loop's retention does, at once and to the end."""
-    from datetime import timedelta
-
     from .bootstrap import configure
-    from .durations import parse_duration, utcnow
-    from .store.retention import prune_others, prune_runs
+    from .durations import parse_duration
+    from .store.retention import prune_pass
 
     rt = configure()
     try:
@@ -249,15 +247,8 @@ def _prune_runs(older_than: str | None) -> int:
     if not seconds or seconds <= 0:
         raise SystemExit("nothing to prune: give --older-than (e.g. 30d), or set "
                          "BUSTER_RUN_RETENTION_DAYS")
-    now = utcnow()
-    cutoff = now - timedelta(seconds=seconds)
-    limit, runs_deleted = rt.settings.retention_batch_size, 0
-    while (n := prune_runs(rt.store, cutoff, now, limit)) > 0:
-        runs_deleted += n
-        if n < limit:
-            break
-    _print({"finished_before": cutoff.isoformat(timespec="seconds"), "runs": runs_deleted,
-            **prune_others(rt.store, cutoff, now)})
+    deleted, others = prune_pass(rt.store, seconds, rt.settings.retention_batch_size)
+    _print({"older_than_seconds": seconds, "runs": deleted, **(others or {})})
     return 0
 
 

@@ -17,6 +17,8 @@ from typing import Any
 
 from .durations import utcnow
 from .retry import backoff_ms
+from .store.retention import prune_pass
+from .store.slots import wake_waiting
 
 log = logging.getLogger("buster.timer")
 
@@ -65,8 +67,6 @@ class TimerLoop:
             "orphaned_waits": lambda: store.resume_orphaned_waits(n),
         }
         if rt.can_publish:
-            from .store.slots import wake_waiting
-
             # before "published": a woken run is published at once, by this step
             steps["slots"] = lambda: wake_waiting(store, n, rt.publisher.publish)
             grace = self.settings.unpublished_grace_seconds
@@ -93,19 +93,15 @@ class TimerLoop:
         days = self.settings.run_retention_days
         if days <= 0 or time.monotonic() < self._next_retention:
             return 0
-        from .store.retention import prune_others, prune_runs
-
-        now = utcnow()
-        cutoff = now - timedelta(days=days)
-        limit = self.settings.retention_batch_size
-        deleted = prune_runs(self.runtime.store, cutoff, now, limit)
-        if deleted < limit:
-            others = prune_others(self.runtime.store, cutoff, now)
+        deleted, others = prune_pass(
+            self.runtime.store, days * 86400.0, self.settings.retention_batch_size, 1
+        )
+        if others is not None:  # the pass is done
             self._next_retention = time.monotonic() + self.settings.retention_interval_seconds
             if deleted or any(others.values()):
                 log.info(
-                    "retention: deleted %s runs finished before %s, %s",
-                    deleted, cutoff.isoformat(timespec="seconds"), others,
+                    "retention: deleted %s runs finished over %s days ago, %s",
+                    deleted, days, others,
                     extra={"action": "retention", "runs": deleted, **others},
                 )
         return deleted

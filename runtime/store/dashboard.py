@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, delete, func, select, text, update
+from sqlalchemy import and_, delete, func, select, text, update
 from sqlalchemy.engine import RowMapping
 
 from ..durations import utcnow
@@ -19,6 +19,7 @@ from ..ids import timestamp_prefix
 from ..statuses import FINAL_STATUSES, RunStatus
 from . import tables as t
 from .repository import Store
+from .slots import usage
 
 Row = RowMapping
 
@@ -364,26 +365,10 @@ def executing_by_queue(store: Store) -> dict[str, int]:
 
 def slot_groups(store: Store, limit: int = 100) -> list[Row]:
     """Concurrency groups (task, key) with runs holding or waiting for a slot, the most
-    waiting first; read on the partial index that holds only those runs."""
-    r = t.runs.c
-    executing = func.sum(case((r.status == RunStatus.EXECUTING, 1), else_=0))
-    waiting = func.sum(case((r.waiting_for_slot, 1), else_=0))
-    q = (
-        select(
-            r.task_identifier, r.concurrency_key,
-            func.max(r.concurrency_limit).label("concurrency_limit"),
-            executing.label("executing"), waiting.label("waiting"),
-        )
-        .where(
-            r.concurrency_limit.is_not(None),
-            r.status.in_([RunStatus.EXECUTING, RunStatus.QUEUED]),
-        )
-        .group_by(r.task_identifier, r.concurrency_key)
-        .order_by(waiting.desc(), r.task_identifier, r.concurrency_key)
-        .limit(limit)
-    )
+    waiting first (the wake step's own count, runtime/store/slots.py)."""
+    q = usage(utcnow()).order_by(text("waiting DESC"), "task_identifier", "concurrency_key")
     with store.autocommit.connect() as conn:
-        return list(conn.execute(q).mappings())
+        return list(conn.execute(q.limit(limit)).mappings())
 
 
 def timer_lag_seconds(store: Store) -> float:

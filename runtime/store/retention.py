@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import delete, exists, or_, select
 
+from ..durations import utcnow
 from ..ids import timestamp_prefix
 from ..statuses import FINAL_STATUSES
 from . import tables as t
@@ -78,3 +79,20 @@ def prune_others(store: Store, finished_before: datetime, now: datetime) -> dict
     requests = prune_requests(store, now - timedelta(days=REQUEST_REPLAY_DAYS))
     return {"tokens": int(tokens or 0), "schedule_fires": int(fires or 0),
             "api_requests": requests}
+
+
+def prune_pass(
+    store: Store, older_than_s: float, limit: int, max_batches: int | None = None
+) -> tuple[int, dict[str, int] | None]:
+    """Batches of :func:`prune_runs` for runs finished ``older_than_s`` ago, then, once a
+    batch comes back short (nothing older left), :func:`prune_others`. Stops after
+    ``max_batches`` if given: the others are then ``None`` and the pass is not done."""
+    now = utcnow()
+    cutoff = now - timedelta(seconds=older_than_s)
+    deleted, batches = 0, 0
+    while max_batches is None or batches < max_batches:
+        n = prune_runs(store, cutoff, now, limit)
+        deleted, batches = deleted + n, batches + 1
+        if n < limit:
+            return deleted, prune_others(store, cutoff, now)
+    return deleted, None

@@ -22,10 +22,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select, text, update
+from sqlalchemy import Select, case, func, or_, select, text, update
 
 from ..durations import utcnow
 from ..statuses import RunStatus
@@ -62,33 +62,57 @@ def claim_limited(store: Store, run: Mapping[str, Any], owner: str, lease_second
         return claimed
 
 
+def usage(now: datetime) -> Select[Any]:
+    """Per group (task, key) with limited runs QUEUED or EXECUTING, in one pass over the
+    partial index that holds only those: its limit, runs ``executing``, runs ``coming`` (woken
+    or fresh, due, on their way to a claim: their slots are spoken for) and runs ``waiting``.
+    """
+    r = t.runs.c
+    queued = r.status == RunStatus.QUEUED
+    due = or_(r.available_at.is_(None), r.available_at <= now)
+
+    def n(cond: Any) -> Any:
+        return func.sum(case((cond, 1), else_=0))
+
+    return (
+        select(
+            r.task_identifier, r.concurrency_key,
+            func.max(r.concurrency_limit).label("concurrency_limit"),
+            n(r.status == RunStatus.EXECUTING).label("executing"),
+            n(queued & ~r.waiting_for_slot & due).label("coming"),
+            n(queued & r.waiting_for_slot).label("waiting"),
+        )
+        .where(
+            r.concurrency_limit.is_not(None),
+            r.status.in_([RunStatus.EXECUTING, RunStatus.QUEUED]),
+        )
+        .group_by(r.task_identifier, r.concurrency_key)
+    )
+
+
 def wake_waiting(store: Store, limit: int, publish: Callable[[list[tuple[str, str]]], Any]) -> int:
     """Publish as many waiting runs of each group as it has free slots (oldest first)."""
     r = t.runs.c
     now = utcnow()
-    due = or_(r.available_at.is_(None), r.available_at <= now)
     woken = 0
     with store.engine.begin() as conn:
-        groups = conn.execute(
-            select(r.task_identifier, r.concurrency_key, func.max(r.concurrency_limit))
-            .where(r.waiting_for_slot, r.status == RunStatus.QUEUED)
-            .group_by(r.task_identifier, r.concurrency_key)
-        ).all()
-        for task_id, key, cap in groups:
-            mine = (r.task_identifier == task_id, r.concurrency_key == key,
-                    r.concurrency_limit.is_not(None))
-            count = select(func.count()).select_from(t.runs)
-            taken = conn.execute(count.where(*mine, r.status == RunStatus.EXECUTING)).scalar_one()
-            # woken or fresh runs on their way to a claim: their slots are spoken for
-            coming = conn.execute(
-                count.where(*mine, r.status == RunStatus.QUEUED, ~r.waiting_for_slot, due)
-            ).scalar_one()
-            free = min(int(cap or 0) - int(taken) - int(coming), limit - woken)
+        groups = conn.execute(usage(now)).mappings().all()
+        for g in groups:
+            free = min(
+                int(g["concurrency_limit"] or 0) - int(g["executing"]) - int(g["coming"]),
+                int(g["waiting"]),
+                limit - woken,
+            )
             if free <= 0:
                 continue
             rows: Sequence[Any] = conn.execute(
                 select(r.id, r.queue)
-                .where(*mine, r.waiting_for_slot, r.status == RunStatus.QUEUED)
+                .where(
+                    r.task_identifier == g["task_identifier"],
+                    r.concurrency_key == g["concurrency_key"],
+                    r.waiting_for_slot,
+                    r.status == RunStatus.QUEUED,
+                )
                 .order_by(r.id)
                 .limit(free)
                 .with_for_update(skip_locked=True)
