@@ -57,6 +57,7 @@ def _routes() -> list[Any]:
         Route("/runs/{run_id}/{action}", run_pages.run_action, methods=["POST"]),
         Route("/tasks", views.tasks_page),
         Route("/queues", views.queues_page),
+        Route("/queues/{task_id}/{action}", views.queue_action, methods=["POST"]),
         Route("/schedules", views.schedules_page),
         Route("/schedules/{schedule_id}/{action}", views.schedule_action, methods=["POST"]),
         Route("/datasources", views.datasources_page),

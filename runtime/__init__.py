@@ -1,6 +1,6 @@
 """buster-jobs runtime: Trigger.dev v4's task SDK in Python, on Dramatiq, RabbitMQ and Postgres.
 
-    from runtime import task, tasks, runs, wait, logger, metadata
+    from runtime import task, tasks, runs, queues, wait, logger, metadata
 
 Nothing connects at import time: the first trigger, or a worker's boot, builds the runtime
 from ``BUSTER_*`` settings (``runtime.configure`` chooses explicitly).
@@ -13,6 +13,7 @@ from .errors import AbortTaskRunError
 from .idempotency import idempotency_keys
 from .logger import logger
 from .metadata import metadata
+from .queues import Queue, queues
 from .result import Result
 from .retry import RetryOptions
 from .runs import Run, runs
@@ -34,6 +35,8 @@ __all__ = [
     "idempotency_keys",
     "logger",
     "metadata",
+    "Queue",
+    "queues",
     "runs",
     "schedules",
     "schema_task",

@@ -1,4 +1,4 @@
-"""``buster-jobs``: worker, scheduler, dev, migrate, trigger, runs, tokens."""
+"""``buster-jobs``: worker, scheduler, dev, migrate, trigger, runs, queues, tokens."""
 
 from __future__ import annotations
 
@@ -252,6 +252,41 @@ def _prune_runs(older_than: str | None) -> int:
     return 0
 
 
+def cmd_queues(args: argparse.Namespace) -> int:
+    """Ops' hold on a task's queue (runtime/queues.py)."""
+    from . import queues
+    from .queues import who
+
+    if args.action == "list":
+        for q in queues.list():
+            limit = "∞" if q.concurrency_limit is None else str(q.concurrency_limit)
+            if q.override is not None:
+                limit += f" (override; code: {'∞' if q.base is None else q.base})"
+            print(f"{q.name:<28} {'PAUSED' if q.paused else 'active':<7} "
+                  f"running={q.running:<4} queued={q.queued:<6} limit={limit}")
+        return 0
+    if not args.task_id:
+        raise SystemExit(f"queues {args.action} needs a task id")
+    by = who("cli")
+    if args.action == "show":
+        q = queues.retrieve(args.task_id)
+    elif args.action == "pause":
+        q = queues.pause(args.task_id, by=by)
+    elif args.action == "resume":
+        q = queues.resume(args.task_id, by=by)
+    elif args.action == "override":
+        if args.limit is None:
+            raise SystemExit("queues override needs a limit: queues override TASK_ID N")
+        try:
+            q = queues.override_concurrency_limit(args.task_id, args.limit, by=by)
+        except ValueError as exc:
+            raise SystemExit(str(exc)) from None
+    else:
+        q = queues.reset_concurrency_limit(args.task_id)
+    _print(q.to_dict())
+    return 0
+
+
 def cmd_tokens(args: argparse.Namespace) -> int:
     from .waits import complete_token, create_token, retrieve_token
 
@@ -344,6 +379,14 @@ def build_parser() -> argparse.ArgumentParser:
     rs.add_argument("--limit", type=int, default=25)
     rs.add_argument("--cursor")
     rs.set_defaults(fn=cmd_runs)
+
+    qs = sub.add_parser(
+        "queues", help="task queues: list; show, pause, resume, override or reset one"
+    )
+    qs.add_argument("action", choices=["list", "show", "pause", "resume", "override", "reset"])
+    qs.add_argument("task_id", nargs="?")
+    qs.add_argument("limit", nargs="?", type=int, help="override: the new concurrency limit")
+    qs.set_defaults(fn=cmd_queues)
 
     tk = sub.add_parser("tokens", help="wait tokens")
     tk.add_argument("action", choices=["complete", "create", "show"])

@@ -59,8 +59,9 @@ class RunLifecycle(Middleware):
         run = store.claim(run_id, self.executor.owner, lease)
         if run is None:
             row = store.get_run(run_id)
-            if (row is not None and row["concurrency_limit"] is not None
-                    and row["status"] == RunStatus.QUEUED):
+            # still QUEUED: its task is limited, or ops hold its queue (paused, limit
+            # overridden); either way it may start only into a free slot
+            if row is not None and row["status"] == RunStatus.QUEUED:
                 run = self._claim_limited(row, lease)
                 if run is None:
                     # waiting for a slot, or taken meanwhile: this message is done. No
@@ -102,13 +103,14 @@ class RunLifecycle(Middleware):
         self._local.run = run
 
     def _claim_limited(self, row: Any, lease: float) -> Any:
-        """A run of a task with a concurrency limit: claimed only into a free slot."""
+        """A run of a limited or held task: claimed only into a free slot of an unpaused
+        queue."""
         from .store.slots import claim_limited
 
         run = claim_limited(self.runtime.store, row, self.executor.owner, lease)
         if run is None:
             log.debug(
-                "run %s waits for a concurrency slot of %s",
+                "run %s waits for its queue (%s): paused, or every slot taken",
                 row["id"],
                 row["task_identifier"],
                 extra={"run_id": row["id"], "action": "waiting_for_slot"},

@@ -135,7 +135,7 @@ def _concurrency(
         _say_once(
             "concurrency_key",
             f"task {(definition or {}).get('id')!r} has no concurrency_limit, so its runs are "
-            "not limited per key",
+            "not limited per key (unless ops override its queue's limit)",
         )
     return limit, (key or "") if limit else key
 

@@ -307,6 +307,12 @@ def limited_one(payload: dict) -> dict:
     return limited.fn(payload)
 
 
+@task(id="t-traced")
+def traced(payload: dict) -> dict:
+    """Like t-limited, without a limit of its own (ops hold its queue in tests)."""
+    return limited.fn(payload)
+
+
 @task(id="t-limited-wait", concurrency_limit=1)
 def limited_wait(payload: dict) -> dict:
     if payload.get("quick"):

@@ -198,12 +198,53 @@ SCHEMAS: dict[str, Any] = {
         }
     ),
     "ResetKeyRequest": _obj({"taskIdentifier": _STR}, ["taskIdentifier"]),
+    "Queue": _obj(
+        {
+            "id": _STR,
+            "name": _STR,
+            "type": {"type": "string", "enum": ["task"]},
+            "running": _NUM,
+            "queued": _NUM,
+            "paused": _BOOL,
+            "concurrencyLimit": {"type": ["integer", "null"]},
+            "concurrency": _obj(
+                {
+                    "current": {"type": ["integer", "null"]},
+                    "base": {"type": ["integer", "null"]},
+                    "override": {"type": ["integer", "null"]},
+                    "overriddenAt": {"type": ["string", "null"], "format": "date-time"},
+                    "overriddenBy": {"type": ["string", "null"]},
+                }
+            ),
+        }
+    ),
+    "QueueList": _obj(
+        {
+            "data": {"type": "array", "items": {"$ref": "#/components/schemas/Queue"}},
+            "pagination": {"type": "object"},
+        }
+    ),
+    "QueueTypeRequest": _obj({"type": {"type": "string", "enum": ["id", "task"]}}),
+    "PauseQueueRequest": _obj(
+        {
+            "type": {"type": "string", "enum": ["id", "task"]},
+            "action": {"type": "string", "enum": ["pause", "resume"]},
+        },
+        ["action"],
+    ),
+    "OverrideConcurrencyRequest": _obj(
+        {
+            "type": {"type": "string", "enum": ["id", "task"]},
+            "concurrencyLimit": {"type": "integer", "minimum": 0, "maximum": 100000},
+        },
+        ["concurrencyLimit"],
+    ),
 }
 
 _ERRORS = {
     400: "Malformed JSON or invalid request body",
     401: "Invalid or missing API key",
-    404: "Unknown task, run, batch, token or schedule",
+    404: "Unknown task, queue, run, batch, token or schedule",
     409: "A request with the same idempotency key is in progress (retry)",
     413: "Request body larger than the limit",
     415: "Wrong content type",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from . import idempotency, runs, schedules, triggering, waitpoints
+from . import idempotency, queues, runs, schedules, triggering, waitpoints
 
 
 @dataclass(frozen=True)
@@ -159,6 +159,38 @@ OPS = [
         schedules.deactivate_schedule,
         "Deactivate a schedule",
         response="Schedule",
+    ),
+    Op("GET", "/api/v1/queues", queues.list_queues, "List task queues", response="QueueList"),
+    Op(
+        "GET",
+        "/api/v1/queues/{queue}",
+        queues.retrieve_queue,
+        "Retrieve a task queue (by id, or by task id with ?type=task)",
+        response="Queue",
+    ),
+    Op(
+        "POST",
+        "/api/v1/queues/{queue}/pause",
+        queues.pause_queue,
+        "Pause (no new run starts) or resume a task queue",
+        body="PauseQueueRequest",
+        response="Queue",
+    ),
+    Op(
+        "POST",
+        "/api/v1/queues/{queue}/concurrency/override",
+        queues.override_concurrency,
+        "Override a task queue's concurrency limit until reset",
+        body="OverrideConcurrencyRequest",
+        response="Queue",
+    ),
+    Op(
+        "POST",
+        "/api/v1/queues/{queue}/concurrency/reset",
+        queues.reset_concurrency,
+        "Reset a task queue's concurrency limit to the task's code",
+        body="QueueTypeRequest",
+        response="Queue",
     ),
     Op("GET", "/api/v1/timezones", schedules.timezones, "IANA timezones", response="Object"),
     Op(

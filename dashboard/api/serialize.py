@@ -122,6 +122,27 @@ def run_object(row: Any, *, parent: Any = None, root: Any = None, children: Any 
     return out
 
 
+def queue_object(q: Any) -> dict[str, Any]:
+    """A task queue as Trigger.dev's QueueItem; ``concurrencyLimit`` null means unlimited
+    (there is no environment limit here)."""
+    return {
+        "id": q.id,
+        "name": q.name,
+        "type": q.type,
+        "running": q.running,
+        "queued": q.queued,
+        "paused": q.paused,
+        "concurrencyLimit": q.concurrency_limit,
+        "concurrency": {
+            "current": q.concurrency_limit,
+            "base": q.base,
+            "override": q.override,
+            "overriddenAt": iso(q.overridden_at),
+            "overriddenBy": q.overridden_by,
+        },
+    }
+
+
 def schedule_object(s: Any) -> dict[str, Any]:
     out: dict[str, Any] = {
         "id": s.id,

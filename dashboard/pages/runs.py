@@ -14,6 +14,7 @@ from runtime import runs as rruns
 from runtime.errors import RunNotFoundError
 from runtime.statuses import CANCELABLE_STATUSES, RunStatus
 from runtime.store import dashboard as sql
+from runtime.store import queue_controls
 
 from ..api.runs import LIST_COLUMNS, run_events, sse, time_cursor
 from ..auth import Principal
@@ -145,7 +146,8 @@ def _run_page(d: Dash, run_id: str) -> dict[str, Any] | None:
     waitpoints = sql.waitpoints_of(store, run_id)
     return {
         "run": row,
-        "why": run_state_note(row, waitpoints, datetime.now(UTC)),
+        "why": run_state_note(row, waitpoints, datetime.now(UTC),
+                              queue_controls.held(store, row["task_identifier"])),
         "attempts": attempts,
         "logs": store.logs(run_id),
         "waitpoints": waitpoints,

@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from runtime import secrets
+from runtime.errors import TaskNotFoundError
 from runtime.store import dashboard as sql
 
 from ..auth import SESSION_COOKIE, Principal
@@ -43,7 +44,10 @@ async def tasks_page(request: Request, who: Principal) -> Response:
 
 
 def _queues(d: Dash) -> dict[str, Any]:
+    from runtime import queues
+
     return {
+        "task_queues": queues.list(),
         "queues": queue_depths(d),
         "workers": d.store.workers_online(d.settings.worker_online_seconds),
         "slots": sql.slot_groups(d.store),
@@ -53,7 +57,45 @@ def _queues(d: Dash) -> dict[str, Any]:
 @page
 async def queues_page(request: Request, who: Principal) -> Response:
     ctx = await run_in_threadpool(_queues, dash(request))
-    return render(request, who, "queues.html", **ctx)
+    message = request.query_params.get("message")
+    return render(request, who, "queues.html", message=message, **ctx)
+
+
+def _queue_action(task_id: str, action: str, form: Any, by: str) -> str:
+    from runtime import queues
+
+    if action == "pause":
+        queues.pause(task_id, by=by)
+        return f"{task_id} paused: no new run starts until it is resumed"
+    if action == "resume":
+        queues.resume(task_id, by=by)
+        return f"{task_id} resumed"
+    if action == "reset":
+        q = queues.reset_concurrency_limit(task_id)
+        return f"{task_id}: limit reset to {q.concurrency_limit or 'none'}"
+    try:
+        limit = int(str(form.get("limit", "")).strip())
+    except ValueError:
+        raise ValueError("the limit must be a whole number from 0 to 100000") from None
+    queues.override_concurrency_limit(task_id, limit, by=by)
+    return f"{task_id}: limit overridden to {limit}"
+
+
+@page
+async def queue_action(request: Request, who: Principal) -> Response:
+    from urllib.parse import quote
+
+    task_id, action = request.path_params["task_id"], request.path_params["action"]
+    if action not in ("pause", "resume", "override", "reset"):
+        return Response("unknown action", 400)
+    form = getattr(request.state, "form", {}) or {}
+    try:
+        message = await run_in_threadpool(
+            _queue_action, task_id, action, form, f"dashboard:{who.name}"
+        )
+    except (TaskNotFoundError, ValueError) as exc:  # unknown task, bad limit: say so
+        message = f"{type(exc).__name__}: {exc}"
+    return RedirectResponse(f"/queues?message={quote(message)}", 303)
 
 
 def _schedules(d: Dash) -> dict[str, Any]:

@@ -27,9 +27,13 @@ def _at(value: datetime) -> str:
 
 
 def run_state_note(
-    run: Mapping[Any, Any], waitpoints: Sequence[Mapping[Any, Any]], now: datetime
+    run: Mapping[Any, Any],
+    waitpoints: Sequence[Mapping[Any, Any]],
+    now: datetime,
+    hold: Mapping[Any, Any] | None = None,
 ) -> str | None:
-    """What ``run`` is waiting for, or None when it is final (or nothing is worth saying)."""
+    """What ``run`` is waiting for, or None when it is final (or nothing is worth saying).
+    ``hold`` is ops' hold on its task's queue (a ``queue_controls`` row), if any."""
     status = RunStatus(run["status"])
     queue = run.get("queue") or "default"
     if status == RunStatus.PENDING_VERSION:
@@ -43,7 +47,7 @@ def run_state_note(
         when = f" until {_at(due)}" if due else ""
         return f"Delayed{when} by its trigger; then it queues on “{queue}”."
     if status == RunStatus.QUEUED:
-        return _queued(run, queue, now)
+        return _queued(run, queue, now, hold)
     if status == RunStatus.WAITING:
         return _waiting(run, waitpoints)
     if status in (RunStatus.EXECUTING, RunStatus.DEQUEUED):
@@ -51,15 +55,32 @@ def run_state_note(
     return None
 
 
-def _queued(run: Mapping[Any, Any], queue: str, now: datetime) -> str:
+def _queued(
+    run: Mapping[Any, Any], queue: str, now: datetime, hold: Mapping[Any, Any] | None
+) -> str:
+    task = run["task_identifier"]
+    if hold is not None and hold.get("paused"):
+        by = f" by {hold['paused_by']}" if hold.get("paused_by") else ""
+        at = _aware(hold.get("paused_at"))
+        since = f" since {_at(at)}" if at else ""
+        return (
+            f"The queue of task “{task}” is paused{by}{since}: no new run of it starts. "
+            f"This run starts once it is resumed (the Queues page, or buster-jobs queues "
+            f"resume {task}), oldest first; waiting costs it no attempt."
+        )
     if run.get("waiting_for_slot"):
         key = run.get("concurrency_key")
-        slots = f"{run.get('concurrency_limit')} concurrency slot(s)"
-        whose = f"task “{run['task_identifier']}”" + (f" with key “{key}”" if key else "")
+        limit = run.get("concurrency_limit")
+        how = ""
+        if hold is not None and hold.get("concurrency_limit") is not None:
+            limit = hold["concurrency_limit"]
+            how = f" (a limit overridden by {hold.get('overridden_by') or 'ops'})"
+        slots = f"{limit} concurrency slot(s)"
+        whose = f"task “{task}”" + (f" with key “{key}”" if key else "")
         return (
-            f"Waiting for one of the {slots} of {whose}: all are taken by executing runs. "
-            "It starts when one frees (a run finishing, retrying, waiting or crashing frees "
-            "its slot)."
+            f"Waiting for one of the {slots} of {whose}{how}: all are taken by executing "
+            "runs. It starts when one frees (a run finishing, retrying, waiting or crashing "
+            "frees its slot)."
         )
     due = _aware(run.get("available_at"))
     attempt = int(run.get("attempt_count") or 0)

@@ -784,6 +784,9 @@ class Store:
                 # queued run (a backlog of a million would be read on every tick)
                 r.id < "run_" + timestamp_prefix(_ms(bound)),
                 r.published_at < bound,
+                # a run waiting for a slot has no message to lose: the wake step publishes
+                # it from this table (republishing it would only make it wait again)
+                ~r.waiting_for_slot,
             )
             .limit(limit)
         )
@@ -1160,16 +1163,31 @@ def _ms(when: datetime) -> int:
 
 
 def _claim_sql(limited: bool = False) -> str:
-    """The claim. A run of a task with a concurrency limit is not claimed here but by the
-    ``limited`` form (runtime/store/slots.py), which also needs a free slot: fewer runs of
-    its task and concurrency key EXECUTING than the run's own limit."""
+    """The claim. A run of a task with a concurrency limit, or of a task whose queue ops
+    hold (runtime/store/queue_controls.py: paused, limit overridden), is not claimed here
+    but by the ``limited`` form (runtime/store/slots.py), which also needs the queue not
+    paused and a free slot: fewer runs of its task and concurrency key EXECUTING than its
+    limit (the override, else the run's own). That form also stamps the run with the limit
+    it was claimed under, so a run of an unlimited task started under an override counts
+    against it while it executes (ix_runs_slots holds only runs with a limit)."""
     cols = ", ".join(CLAIMED_COLUMNS)
-    gate = "AND concurrency_limit IS NULL"
+    gate = """AND concurrency_limit IS NULL AND NOT EXISTS (
+    SELECT 1 FROM queue_controls AS c WHERE c.task_identifier = runs.task_identifier)"""
+    stamp = ""
     if limited:
-        gate = """AND concurrency_limit IS NOT NULL AND (
+        override = ("(SELECT c.concurrency_limit FROM queue_controls AS c"
+                    " WHERE c.task_identifier = runs.task_identifier)")
+        gate = f"""AND NOT EXISTS (
+    SELECT 1 FROM queue_controls AS c WHERE c.task_identifier = runs.task_identifier AND c.paused)
+  AND (
   SELECT count(*) FROM runs AS x
-  WHERE x.task_identifier = runs.task_identifier AND x.concurrency_key = runs.concurrency_key
-    AND x.status = 'EXECUTING' AND x.concurrency_limit IS NOT NULL) < concurrency_limit"""
+  WHERE x.task_identifier = runs.task_identifier
+    AND x.concurrency_key = COALESCE(runs.concurrency_key, '')
+    AND x.status = 'EXECUTING' AND x.concurrency_limit IS NOT NULL
+  ) < COALESCE({override}, concurrency_limit, 2147483647)"""
+        stamp = f""", waiting_for_slot = false,
+  concurrency_limit = COALESCE({override}, concurrency_limit),
+  concurrency_key = COALESCE(concurrency_key, '')"""
     return f"""
 UPDATE runs SET
   status = 'EXECUTING',
@@ -1178,7 +1196,7 @@ UPDATE runs SET
   started_at = COALESCE(started_at, :now), executing_since = :now, updated_at = :now,
   attempt_execution_ms = CASE WHEN suspended THEN attempt_execution_ms ELSE 0 END,
   attempt_started_at = CASE WHEN suspended THEN attempt_started_at ELSE :now END,
-  suspended = false{", waiting_for_slot = false" if limited else ""}
+  suspended = false{stamp}
 WHERE id = :rid AND status = 'QUEUED' AND (available_at IS NULL OR available_at <= :now)
   {gate}
 RETURNING {cols}"""

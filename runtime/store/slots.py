@@ -5,17 +5,21 @@ run takes one when claimed and frees it by leaving EXECUTING for any reason (fin
 retrying, suspended on a wait, crashed, handed back). So nothing on the way out of a run
 needs to know about slots, and a worker that dies frees its slot when its lease lapses.
 
-- **Claim.** The ordinary claim skips limited runs; :func:`claim_limited` claims one only
-  while fewer runs of its task and key than its limit are EXECUTING. On Postgres the count
-  and the claim run under a transaction-scoped advisory lock on (task, key), so two workers
-  cannot both take the last slot; SQLite has one writer at a time anyway.
+- **Claim.** The ordinary claim skips limited runs, and every run of a task whose queue
+  ops hold (paused, or its limit overridden: runtime/store/queue_controls.py);
+  :func:`claim_limited` claims one only while the queue is not paused and fewer runs of
+  its task and key than its limit (the override, else the run's own) are EXECUTING. On
+  Postgres the count and the claim run under a transaction-scoped advisory lock on (task,
+  key), so two workers cannot both take the last slot; SQLite has one writer at a time.
+  The claim stamps the run with the limit it started under, so a run of an unlimited task
+  started under an override is counted (the slot index holds runs with a limit).
 - **No slot.** The run stays QUEUED with ``waiting_for_slot`` set and its message is
   dropped: it holds no worker thread and no broker message while it waits.
 - **Wake.** The timer loop (:func:`wake_waiting`) counts each waiting group's free slots
   — the limit minus the runs EXECUTING and the runs already on their way to a claim — and
   publishes that many of its oldest waiting runs. A run that still finds no slot waits
-  again. The lost-message recovery (``stale_queued_seconds``) republishes a run left waiting
-  too long, so a missed wake costs latency, never the run.
+  again. A waiting run is found from this table, never from a message, so the lost-message
+  recovery leaves it alone.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, case, func, or_, select, text, update
+from sqlalchemy import Connection, Select, and_, case, func, or_, select, text, update
 
 from ..durations import utcnow
 from ..statuses import RunStatus
@@ -33,6 +37,12 @@ from . import tables as t
 from .repository import _CLAIM_LIMITED, Store
 
 _LOCK_PG = text("SELECT pg_advisory_xact_lock(hashtextextended(:group, 7))")
+
+
+def controls(conn: Connection) -> dict[str, Any]:
+    """Ops' holds on task queues (runtime/store/queue_controls.py), by task: a few rows."""
+    rows = conn.execute(select(t.queue_controls)).mappings()
+    return {row["task_identifier"]: row for row in rows}
 
 
 def claim_limited(store: Store, run: Mapping[str, Any], owner: str, lease_seconds: float) -> Any:
@@ -54,18 +64,21 @@ def claim_limited(store: Store, run: Mapping[str, Any], owner: str, lease_second
                 .where(
                     r.id == run["id"],
                     r.status == RunStatus.QUEUED,
-                    r.concurrency_limit.is_not(None),
                     or_(r.available_at.is_(None), r.available_at <= now),
                 )
-                .values(waiting_for_slot=True, published_at=now)
+                # the key as the slots count it ('' for none), so the wake step finds it
+                .values(waiting_for_slot=True, published_at=now,
+                        concurrency_key=func.coalesce(r.concurrency_key, ""))
             )
         return claimed
 
 
 def usage(now: datetime) -> Select[Any]:
-    """Per group (task, key) with limited runs QUEUED or EXECUTING, in one pass over the
-    partial index that holds only those: its limit, runs ``executing``, runs ``coming`` (woken
-    or fresh, due, on their way to a claim: their slots are spoken for) and runs ``waiting``.
+    """Per group (task, key) with limited runs QUEUED or EXECUTING, or runs waiting for a
+    slot (a run of an unlimited task waits while ops hold its queue), in one pass over the
+    two partial indexes that hold only those: its limit, runs ``executing``, runs ``coming``
+    (woken or fresh, due, on their way to a claim: their slots are spoken for) and runs
+    ``waiting``. The limit is the runs' own; :func:`effective_limit` applies ops' hold.
     """
     r = t.runs.c
     queued = r.status == RunStatus.QUEUED
@@ -74,20 +87,35 @@ def usage(now: datetime) -> Select[Any]:
     def n(cond: Any) -> Any:
         return func.sum(case((cond, 1), else_=0))
 
+    limited = r.concurrency_limit.is_not(None)
     return (
         select(
             r.task_identifier, r.concurrency_key,
             func.max(r.concurrency_limit).label("concurrency_limit"),
-            n(r.status == RunStatus.EXECUTING).label("executing"),
-            n(queued & ~r.waiting_for_slot & due).label("coming"),
+            n(limited & (r.status == RunStatus.EXECUTING)).label("executing"),
+            n(limited & queued & ~r.waiting_for_slot & due).label("coming"),
             n(queued & r.waiting_for_slot).label("waiting"),
         )
         .where(
-            r.concurrency_limit.is_not(None),
-            r.status.in_([RunStatus.EXECUTING, RunStatus.QUEUED]),
+            or_(
+                and_(limited, r.status.in_([RunStatus.EXECUTING, RunStatus.QUEUED])),
+                and_(r.waiting_for_slot, queued),
+            )
         )
         .group_by(r.task_identifier, r.concurrency_key)
     )
+
+
+def effective_limit(group: Mapping[Any, Any], control: Mapping[Any, Any] | None) -> int | None:
+    """The limit a group's runs claim against: 0 while its queue is paused, else the
+    override, else the runs' own (None: unlimited)."""
+    if control is not None:
+        if control["paused"]:
+            return 0
+        if control["concurrency_limit"] is not None:
+            return int(control["concurrency_limit"])
+    own = group["concurrency_limit"]
+    return None if own is None else int(own)
 
 
 def wake_waiting(store: Store, limit: int, publish: Callable[[list[tuple[str, str]]], Any]) -> int:
@@ -97,19 +125,19 @@ def wake_waiting(store: Store, limit: int, publish: Callable[[list[tuple[str, st
     woken = 0
     with store.engine.begin() as conn:
         groups = conn.execute(usage(now)).mappings().all()
+        held = controls(conn) if groups else {}
         for g in groups:
-            free = min(
-                int(g["concurrency_limit"] or 0) - int(g["executing"]) - int(g["coming"]),
-                int(g["waiting"]),
-                limit - woken,
-            )
+            cap = effective_limit(g, held.get(g["task_identifier"]))
+            room = int(g["waiting"]) if cap is None else (
+                cap - int(g["executing"]) - int(g["coming"]))
+            free = min(room, int(g["waiting"]), limit - woken)
             if free <= 0:
                 continue
             rows: Sequence[Any] = conn.execute(
                 select(r.id, r.queue)
                 .where(
                     r.task_identifier == g["task_identifier"],
-                    r.concurrency_key == g["concurrency_key"],
+                    r.concurrency_key == (g["concurrency_key"] or ""),
                     r.waiting_for_slot,
                     r.status == RunStatus.QUEUED,
                 )

@@ -79,6 +79,22 @@ task_definitions = Table(
     Column("concurrency_limit", Integer),
 )
 
+# Ops' hold on a task's queue (Trigger.dev's queues.pause / overrideConcurrencyLimit): a row
+# exists only while the task is paused or its limit overridden, so the ordinary claim's
+# check for one is a miss on a near-empty table
+queue_controls = Table(
+    "queue_controls",
+    metadata,
+    Column("task_identifier", String(128), primary_key=True),
+    Column("paused", Boolean, nullable=False, server_default=text("false")),
+    Column("paused_at", UTCDateTime),
+    Column("paused_by", String(128)),
+    Column("concurrency_limit", Integer),
+    Column("overridden_at", UTCDateTime),
+    Column("overridden_by", String(128)),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
 runs = Table(
     "runs",
     metadata,

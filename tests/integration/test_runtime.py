@@ -722,10 +722,11 @@ def test_concurrency_limit_caps_runs_executing_at_once(env: Any, worker: Any, tm
     assert all(r.attempt_count == 1 for r in done)  # waiting for a slot costs no attempt
 
 
-def test_concurrency_key_gives_each_key_its_own_slots(env: Any, worker: Any, tmp_path: Path):
-    trace = tmp_path / "trace"
+def check_one_slot_per_key(task_id: str, trace: Path) -> list[Any]:
+    """Three runs each of keys a and b, on a task with one slot per key: a's and b's run
+    side by side, never two of one key."""
     handles = [
-        tasks.trigger("t-limited-one", {"key": key, "trace": str(trace), "seconds": 0.4},
+        tasks.trigger(task_id, {"key": key, "trace": str(trace), "seconds": 0.4},
                       concurrency_key=key)
         for key in ("a", "b") for _ in range(3)
     ]
@@ -733,7 +734,12 @@ def test_concurrency_key_gives_each_key_its_own_slots(env: Any, worker: Any, tmp
         assert wait_final(h.id, timeout=60).status == RunStatus.COMPLETED
     lines = t.read_trace(trace)
     assert _most_at_once(lines, "a") == 1 and _most_at_once(lines, "b") == 1, lines
-    assert _most_at_once(lines) == 2, lines  # a's and b's ran side by side
+    assert _most_at_once(lines) == 2, lines
+    return handles
+
+
+def test_concurrency_key_gives_each_key_its_own_slots(env: Any, worker: Any, tmp_path: Path):
+    handles = check_one_slot_per_key("t-limited-one", tmp_path / "trace")
     assert runs.retrieve(handles[0].id).concurrency_key == "a"
 
 

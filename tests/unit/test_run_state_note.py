@@ -87,3 +87,25 @@ def test_run_waiting_for_a_concurrency_slot_says_so():
     assert note is not None
     assert note.startswith("Waiting for one of the 2 concurrency slot(s) of task “report” "
                            "with key “org-7”")
+
+
+def test_a_run_of_a_paused_queue_says_who_paused_it_and_how_to_resume():
+    hold = {"paused": True, "paused_by": "cli:ops", "paused_at": NOW - timedelta(minutes=3),
+            "concurrency_limit": None}
+    for run in (_run(RunStatus.QUEUED, waiting_for_slot=True, concurrency_key=""),
+                _run(RunStatus.QUEUED, available_at=NOW)):  # not yet delivered: same answer
+        note = run_state_note(run, [], NOW, hold)
+        assert note is not None
+        assert "paused by cli:ops since 2026-11-27 11:57:00 UTC" in note
+        assert "buster-jobs queues resume report" in note
+
+
+def test_a_run_waiting_under_an_override_counts_the_overridden_slots():
+    hold = {"paused": False, "concurrency_limit": 3, "overridden_by": "api:ops"}
+    run = _run(RunStatus.QUEUED, waiting_for_slot=True, concurrency_key="",
+               concurrency_limit=1)
+    note = run_state_note(run, [], NOW, hold)
+    assert note is not None
+    assert "one of the 3 concurrency slot(s)" in note and "overridden by api:ops" in note
+    # without a hold: the run's own limit
+    assert "one of the 1 concurrency slot(s)" in (run_state_note(run, [], NOW) or "")

@@ -1,0 +1,104 @@
+"""Task queues over HTTP: Trigger.dev's queues API (list, retrieve, pause/resume, override,
+reset) and the Queues page's buttons, against a real dashboard, worker, Postgres and RabbitMQ."""
+
+from __future__ import annotations
+
+import html
+
+import pytest
+
+from runtime import RunStatus, queues, runs, tasks
+from tests.helpers import wait_final, wait_for
+
+from .conftest import Server
+from .test_api_safety import login
+
+pytestmark = pytest.mark.integration
+
+
+def test_queues_api_pauses_overrides_and_resets(server: Server) -> None:
+    c = server.client()
+    listed = c.get("/api/v1/queues")
+    assert listed.status_code == 200, listed.text
+    names = [q["name"] for q in listed.json()["data"]]
+    assert {"t-echo", "t-limited"} <= set(names)
+
+    r = c.get("/api/v1/queues/queue_t-limited")
+    assert r.status_code == 200, r.text
+    q = r.json()
+    assert (q["id"], q["type"], q["paused"], q["concurrencyLimit"]) == (
+        "queue_t-limited", "task", False, 2)
+    assert q["concurrency"] == {"current": 2, "base": 2, "override": None,
+                                "overriddenAt": None, "overriddenBy": None}
+    assert c.get("/api/v1/queues/t-limited", params={"type": "task"}).json()["id"] == (
+        "queue_t-limited")
+
+    # the Node SDK's queues.pause({type: "task", name}) sends this
+    r = c.post("/api/v1/queues/t-echo/pause", json={"type": "task", "action": "pause"})
+    assert r.status_code == 200, r.text
+    assert r.json()["paused"] is True
+    held = tasks.trigger("t-echo", {"x": 1})
+    wait_for(lambda: runs.retrieve(held.id).waiting_for_slot, timeout=30)
+    assert c.get("/api/v1/queues/queue_t-echo").json()["queued"] == 1
+    browser = login(server)
+    page = html.unescape(browser.get(f"/runs/{held.id}").text)
+    assert "The queue of task “t-echo” is paused by api:tests" in page
+    r = c.post("/api/v1/queues/queue_t-echo/pause", json={"action": "resume"})
+    assert r.status_code == 200 and r.json()["paused"] is False
+    assert wait_final(held.id, timeout=30).status == RunStatus.COMPLETED
+
+    r = c.post("/api/v1/queues/queue_t-limited/concurrency/override",
+               json={"concurrencyLimit": 7})
+    assert r.status_code == 200, r.text
+    conc = r.json()["concurrency"]
+    assert (r.json()["concurrencyLimit"], conc["base"], conc["override"]) == (7, 2, 7)
+    assert conc["overriddenBy"] == "api:tests" and conc["overriddenAt"]
+    r = c.post("/api/v1/queues/queue_t-limited/concurrency/reset", json={})
+    assert r.status_code == 200 and r.json()["concurrencyLimit"] == 2
+
+    # bad input: a clear 4xx, and nothing changed
+    for path, body, status in [
+        ("/api/v1/queues/queue_t-limited/concurrency/override", {"concurrencyLimit": -1}, 422),
+        ("/api/v1/queues/queue_t-limited/concurrency/override", {"concurrencyLimit": "3"}, 422),
+        ("/api/v1/queues/queue_t-limited/concurrency/override", {}, 422),
+        ("/api/v1/queues/queue_t-limited/pause", {"action": "stop"}, 400),
+        ("/api/v1/queues/queue_no-such-task/pause", {"action": "pause"}, 404),
+        ("/api/v1/queues/no-such-task/pause", {"type": "task", "action": "pause"}, 404),
+        ("/api/v1/queues/t-limited/pause", {"action": "pause"}, 404),  # not an id
+        ("/api/v1/queues/t-limited/pause", {"type": "custom", "action": "pause"}, 404),
+    ]:
+        r = c.post(path, json=body)
+        assert r.status_code == status, (path, body, r.status_code, r.text)
+        assert "error" in r.json()
+    q = queues.retrieve("t-limited")
+    assert (q.paused, q.override) == (False, None)
+    assert server.client(key=None).get("/api/v1/queues").status_code == 401
+    doc = c.get("/api/openapi.json").json()
+    assert "/api/v1/queues/{queue}/concurrency/override" in doc["paths"]
+
+
+def test_queues_page_pauses_resumes_and_overrides(server: Server) -> None:
+    browser = login(server)
+    csrf = browser.cookies["bj_csrf"]
+    r = browser.post("/queues/t-echo/pause", data={"csrf": csrf})
+    assert r.status_code == 303
+    assert queues.retrieve("t-echo").paused
+    page = html.unescape(browser.get("/queues").text)
+    row = page.split('id="task-queues"', 1)[1].split("</table>", 1)[0]
+    echo = row.split('href="/runs?task=t-echo"', 1)[1].split("</tr>", 1)[0]
+    assert "paused</strong> by dashboard:" in echo and ">Resume</button>" in echo
+
+    r = browser.post("/queues/t-echo/override", data={"csrf": csrf, "limit": "3"})
+    assert r.status_code == 303 and queues.retrieve("t-echo").override == 3
+    r = browser.post("/queues/t-echo/override", data={"csrf": csrf, "limit": "many"},
+                     follow_redirects=True)
+    assert "whole number" in html.unescape(r.text)
+    assert queues.retrieve("t-echo").override == 3
+    assert browser.post("/queues/t-echo/resume", data={}).status_code == 403  # no CSRF
+    assert queues.retrieve("t-echo").paused
+    browser.post("/queues/t-echo/resume", data={"csrf": csrf})
+    browser.post("/queues/t-echo/reset", data={"csrf": csrf})
+    q = queues.retrieve("t-echo")
+    assert (q.paused, q.override) == (False, None)
+    r = browser.post("/queues/no-such-task/pause", data={"csrf": csrf}, follow_redirects=True)
+    assert "no task 'no-such-task'" in html.unescape(r.text)

@@ -1,0 +1,158 @@
+"""Ops' hold on a task's queue (runtime/queues.py): pause and resume, override and reset the
+concurrency limit, on both tiers with a real worker."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runtime import RunStatus, queues, runs, tasks
+from runtime.errors import TaskNotFoundError
+from tests import tasks as t
+from tests.helpers import wait_final, wait_for
+from tests.integration.test_runtime import _most_at_once, check_one_slot_per_key
+
+
+def test_a_paused_queue_starts_no_run_until_resumed(env: Any, worker: Any, tmp_path: Path):
+    trace = tmp_path / "trace"
+    running = tasks.trigger("t-traced", {"trace": str(trace), "seconds": 1.5, "key": "r"})
+    wait_for(lambda: runs.retrieve(running.id).status == RunStatus.EXECUTING, timeout=30)
+    q = queues.pause("t-traced", by="ops:test")
+    assert q.paused and q.paused_by == "ops:test" and q.running == 1
+    held = [tasks.trigger("t-traced", {"trace": str(trace), "i": i}) for i in range(3)]
+    # each is delivered, finds the queue paused and waits: no thread, no message, no attempt
+    wait_for(lambda: all(runs.retrieve(h.id).waiting_for_slot for h in held), timeout=30)
+    # the run executing when the queue was paused finishes
+    assert wait_final(running.id, timeout=30).status == RunStatus.COMPLETED
+    time.sleep(1.0)  # a few wake ticks: a paused queue wakes nothing
+    for h in held:
+        run = runs.retrieve(h.id)
+        assert run.status == RunStatus.QUEUED and run.attempt_count == 0, run
+    q = queues.retrieve("t-traced")
+    assert (q.paused, q.queued, q.running) == (True, 3, 0)
+    assert len(t.read_trace(trace)) == 2  # only the first run's start and end
+
+    q = queues.resume("t-traced")
+    assert not q.paused
+    done = [wait_final(h.id, timeout=30) for h in held]
+    assert [r.status for r in done] == [RunStatus.COMPLETED] * 3
+    assert all(r.attempt_count == 1 for r in done)  # waiting cost no attempt
+    assert queues.retrieve("t-traced").queued == 0
+
+
+def test_an_override_caps_an_unlimited_task_until_reset(env: Any, worker: Any, tmp_path: Path):
+    trace = tmp_path / "capped"
+    q = queues.override_concurrency_limit("t-traced", 1)
+    assert (q.base, q.override, q.concurrency_limit) == (None, 1, 1)
+    capped = [tasks.trigger("t-traced", {"trace": str(trace), "seconds": 0.4}) for _ in range(4)]
+    for h in capped:
+        assert wait_final(h.id, timeout=60).status == RunStatus.COMPLETED
+    lines = t.read_trace(trace)
+    assert len(lines) == 8 and _most_at_once(lines) == 1, lines  # 4 threads, yet one at a time
+
+    q = queues.reset_concurrency_limit("t-traced")
+    assert (q.override, q.concurrency_limit) == (None, None)
+    free = tmp_path / "free"
+    handles = [tasks.trigger("t-traced", {"trace": str(free), "seconds": 0.6}) for _ in range(4)]
+    for h in handles:
+        assert wait_final(h.id, timeout=60).status == RunStatus.COMPLETED
+    assert _most_at_once(t.read_trace(free)) > 1  # unlimited again
+
+
+def test_an_override_gives_each_concurrency_key_its_slots(env: Any, worker: Any, tmp_path: Path):
+    queues.override_concurrency_limit("t-traced", 1)
+    check_one_slot_per_key("t-traced", tmp_path / "trace")
+
+
+def test_an_override_raises_a_tasks_own_limit(env: Any, worker: Any, tmp_path: Path):
+    trace = tmp_path / "trace"
+    q = queues.override_concurrency_limit("t-limited-one", 3)
+    assert (q.base, q.concurrency_limit) == (1, 3)
+    handles = [
+        tasks.trigger("t-limited-one", {"trace": str(trace), "seconds": 0.6}) for _ in range(6)
+    ]
+    for h in handles:
+        assert wait_final(h.id, timeout=60).status == RunStatus.COMPLETED
+    most = _most_at_once(t.read_trace(trace))
+    assert 1 < most <= 3, most
+    q = queues.reset_concurrency_limit("t-limited-one")
+    assert q.concurrency_limit == 1
+
+
+def test_an_override_to_zero_holds_runs_like_a_pause(env: Any, worker: Any, tmp_path: Path):
+    queues.override_concurrency_limit("t-traced", 0)
+    h = tasks.trigger("t-traced", {"trace": str(tmp_path / "trace")})
+    wait_for(lambda: runs.retrieve(h.id).waiting_for_slot, timeout=30)
+    time.sleep(0.8)
+    assert runs.retrieve(h.id).status == RunStatus.QUEUED
+    queues.override_concurrency_limit("t-traced", 1)
+    assert wait_final(h.id, timeout=30).status == RunStatus.COMPLETED
+
+
+def test_queues_name_validation_and_listing(env: Any):
+    with pytest.raises(TaskNotFoundError, match="no-such-task"):
+        queues.pause("no-such-task")
+    with pytest.raises(TaskNotFoundError, match="not supported"):
+        queues.retrieve({"type": "custom", "name": "t-traced"})
+    for bad in (-1, 100_001, "2", True, 1.5):
+        with pytest.raises(ValueError, match="0 to 100000"):
+            queues.override_concurrency_limit("t-traced", bad)  # type: ignore[arg-type]
+    assert queues.retrieve({"type": "task", "name": "t-traced"}).name == "t-traced"
+    assert queues.retrieve("queue_t-traced").id == "queue_t-traced"
+    names = [q.name for q in queues.list()]
+    assert "t-traced" in names and "t-limited" in names
+    # a hold on nothing is no row: resume and reset of an unheld queue are no-ops
+    q = queues.resume("t-traced")
+    assert not q.paused and q.override is None
+    queues.pause("t-traced")
+    queues.override_concurrency_limit("t-traced", 4)
+    q = queues.resume("t-traced")  # keeps the override
+    assert (q.paused, q.override) == (False, 4)
+    q = queues.reset_concurrency_limit("t-traced")
+    assert (q.paused, q.override, q.overridden_by) == (False, None, None)
+
+
+def test_queues_from_the_cli(env: Any, worker: Any):
+    # the worker has synced the task definitions: the CLI knows the tasks without their code
+    wait_for(lambda: env.cli("queues", "show", "t-traced").returncode == 0, timeout=30)
+    res = env.cli("queues", "pause", "t-traced")
+    assert res.returncode == 0, res.stderr
+    shown = json.loads(res.stdout)
+    assert shown["paused"] is True and shown["paused_by"].startswith("cli")
+    assert queues.retrieve("t-traced").paused
+    res = env.cli("queues", "override", "t-limited", "5")
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["concurrency_limit"] == 5
+    listing = env.cli("queues", "list")
+    assert listing.returncode == 0, listing.stderr
+    line = next(x for x in listing.stdout.splitlines() if x.startswith("t-limited "))
+    assert "limit=5 (override; code: 2)" in line, line
+    assert "PAUSED" in next(x for x in listing.stdout.splitlines() if x.startswith("t-traced "))
+    res = env.cli("queues", "override", "t-limited", "-3")
+    assert res.returncode != 0 and "0 to 100000" in res.stderr
+    res = env.cli("queues", "pause", "no-such-task")
+    assert res.returncode == 2 and "no-such-task" in res.stderr and "t-traced" in res.stderr
+    assert env.cli("queues", "resume", "t-traced").returncode == 0
+    assert env.cli("queues", "reset", "t-limited").returncode == 0
+    assert queues.retrieve("t-limited").concurrency_limit == 2
+    assert not queues.retrieve("t-traced").paused
+
+
+def test_a_waiting_run_is_not_republished_as_lost(env: Any, worker: Any, tmp_path: Path):
+    from runtime import get_runtime
+
+    store = get_runtime().store
+    queues.pause("t-traced")
+    h = tasks.trigger("t-traced", {"trace": str(tmp_path / "trace")})
+    wait_for(lambda: runs.retrieve(h.id).waiting_for_slot, timeout=30)
+    time.sleep(0.05)
+    # the lost-message recovery, with every run counted as stale: it leaves the waiting run
+    # alone (it has no message to lose; the wake step publishes it on resume)
+    assert store.unpublish_stale(0.0, 100) == 0
+    assert store.get_run(h.id)["published_at"] is not None
+    queues.resume("t-traced")
+    assert wait_final(h.id, timeout=30).status == RunStatus.COMPLETED
