@@ -41,6 +41,7 @@ class RunLifecycle(Middleware):
     def before_process_message(self, broker: dramatiq.Broker, message: Any) -> None:
         self._local.run = None
         self._local.outcome = None
+        self._local.slot = None  # (task, key) of the slot a limited claim took
         if message.actor_name != ACTOR_NAME:
             return
         run_id = _run_id(message)
@@ -63,6 +64,7 @@ class RunLifecycle(Middleware):
             # overridden); either way it may start only into a free slot
             if row is not None and row["status"] == RunStatus.QUEUED:
                 run = self._claim_limited(row, lease)
+                self._local.slot = (row["task_identifier"], row["concurrency_key"] or "")
                 if run is None:
                     # waiting for a slot, or taken meanwhile: this message is done. No
                     # SkipMessage, whose warning would log every wait as a dropped message
@@ -132,6 +134,7 @@ class RunLifecycle(Middleware):
         if run is None:
             return
         self._local.run = None
+        slot, self._local.slot = getattr(self._local, "slot", None), None
         outcome: Outcome | None = getattr(self._local, "outcome", None)
         if outcome is None:  # the executor itself broke: our fault, not the task's
             outcome = Outcome(
@@ -139,6 +142,21 @@ class RunLifecycle(Middleware):
                 error={"type": "SYSTEM_FAILURE", "message": f"executor error: {exception!r}"},
             )
         self.finish(run, outcome)
+        if slot is not None:
+            self._hand_on(*slot)
+
+    def _hand_on(self, task_id: str, key: str) -> None:
+        """The attempt has left EXECUTING: its slot goes to a waiting run now."""
+        from .store.slots import hand_on
+
+        rt = self.runtime
+        if not rt.can_publish:
+            return
+        try:
+            hand_on(rt.store, task_id, key, rt.publisher.publish)
+        except Exception:  # the timer's wake step hands it on within a tick anyway
+            log.warning("run of %s: handing on its slot failed", task_id, exc_info=True,
+                        extra={"action": "slot_hand_on_failed"})
 
     def _write(self, run: Any, outcome: Outcome) -> bool:
         return bool(

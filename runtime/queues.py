@@ -77,11 +77,12 @@ def _name(queue: Any) -> str:
         name = queue
     else:
         raise TypeError(f"a queue is named by a task id, got {type(queue).__name__}")
-    if name not in _known() and name.startswith(ID_PREFIX):
+    known = _known()
+    if name not in known and name.startswith(ID_PREFIX):
         name = name[len(ID_PREFIX):]
-    if name not in _known():
-        known = ", ".join(sorted(_known())) or "none"
-        raise TaskNotFoundError(f"no task {name!r} (known tasks: {known})")
+    if name not in known:
+        listed = ", ".join(sorted(known)) or "none"
+        raise TaskNotFoundError(f"no task {name!r} (known tasks: {listed})")
     return name
 
 

@@ -15,6 +15,8 @@ needs to know about slots, and a worker that dies frees its slot when its lease 
   started under an override is counted (the slot index holds runs with a limit).
 - **No slot.** The run stays QUEUED with ``waiting_for_slot`` set and its message is
   dropped: it holds no worker thread and no broker message while it waits.
+- **Hand on.** A worker whose limited run leaves EXECUTING publishes its group's oldest
+  waiting run at once (:func:`hand_on`), so a slot does not sit free until the next tick.
 - **Wake.** The timer loop (:func:`wake_waiting`) counts each waiting group's free slots
   — the limit minus the runs EXECUTING and the runs already on their way to a claim — and
   publishes that many of its oldest waiting runs. A run that still finds no slot waits
@@ -120,12 +122,27 @@ def effective_limit(group: Mapping[Any, Any], control: Mapping[Any, Any] | None)
 
 def wake_waiting(store: Store, limit: int, publish: Callable[[list[tuple[str, str]]], Any]) -> int:
     """Publish as many waiting runs of each group as it has free slots (oldest first)."""
+    return _wake(store, usage(utcnow()), limit, publish)
+
+
+def hand_on(store: Store, task_id: str, key: str,
+            publish: Callable[[list[tuple[str, str]]], Any]) -> int:
+    """The slot a run of (task, key) just freed goes to that group's oldest waiting run at
+    once, not at the timer's next tick: a limited task with short runs would otherwise run
+    at most one per tick per slot. The timer's wake step stays the safety net."""
+    r = t.runs.c
+    one = usage(utcnow()).where(r.task_identifier == task_id, r.concurrency_key == key)
+    return _wake(store, one, 1_000, publish)
+
+
+def _wake(store: Store, groups_query: Select[Any], limit: int,
+          publish: Callable[[list[tuple[str, str]]], Any]) -> int:
     r = t.runs.c
     now = utcnow()
     woken = 0
     with store.engine.begin() as conn:
-        groups = conn.execute(usage(now)).mappings().all()
-        held = controls(conn) if groups else {}
+        groups = conn.execute(groups_query).mappings().all()
+        held = controls(conn) if any(g["waiting"] for g in groups) else {}
         for g in groups:
             cap = effective_limit(g, held.get(g["task_identifier"]))
             room = int(g["waiting"]) if cap is None else (

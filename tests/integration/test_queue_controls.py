@@ -156,3 +156,21 @@ def test_a_waiting_run_is_not_republished_as_lost(env: Any, worker: Any, tmp_pat
     assert store.get_run(h.id)["published_at"] is not None
     queues.resume("t-traced")
     assert wait_final(h.id, timeout=30).status == RunStatus.COMPLETED
+
+
+def test_a_freed_slot_goes_to_a_waiting_run_without_the_timer(env: Any, tmp_path: Path):
+    from runtime import get_runtime
+    from runtime.worker import WorkerProcess
+
+    # no timer loop anywhere: only the worker handing on the slot it frees starts the rest
+    wp = WorkerProcess(get_runtime(), [env.queue], threads=4, timer=False)
+    wp.start()
+    try:
+        trace = tmp_path / "trace"
+        handles = [tasks.trigger("t-limited-one", {"trace": str(trace), "seconds": 0.2})
+                   for _ in range(4)]
+        done = [wait_final(h.id, timeout=60) for h in handles]
+    finally:
+        wp.stop(timeout=2)
+    assert [r.status for r in done] == [RunStatus.COMPLETED] * 4
+    assert _most_at_once(t.read_trace(trace)) == 1
