@@ -19,7 +19,7 @@ from ..ids import timestamp_prefix
 from ..statuses import FINAL_STATUSES, RunStatus
 from . import tables as t
 from .repository import Store
-from .slots import usage
+from .slots import controls, effective_limit, usage
 
 Row = RowMapping
 
@@ -363,12 +363,19 @@ def executing_by_queue(store: Store) -> dict[str, int]:
         return {q_ or "": n for q_, n in conn.execute(q)}
 
 
-def slot_groups(store: Store, limit: int = 100) -> list[Row]:
+def slot_groups(store: Store, limit: int = 100) -> list[dict[str, Any]]:
     """Concurrency groups (task, key) with runs holding or waiting for a slot, the most
     waiting first (the wake step's own count, runtime/store/slots.py)."""
     q = usage(utcnow()).order_by(text("waiting DESC"), "task_identifier", "concurrency_key")
     with store.autocommit.connect() as conn:
-        return list(conn.execute(q.limit(limit)).mappings())
+        groups = list(conn.execute(q.limit(limit)).mappings())
+        held = controls(conn) if groups else {}
+    # the limit its runs claim against now: 0 while paused, an override, else their own
+    return [
+        {**g, "paused": bool((h := held.get(g["task_identifier"])) and h["paused"]),
+         "concurrency_limit": effective_limit(g, h)}
+        for g in groups
+    ]
 
 
 def timer_lag_seconds(store: Store) -> float:

@@ -43,6 +43,8 @@ def test_queues_api_pauses_overrides_and_resets(server: Server) -> None:
     browser = login(server)
     page = html.unescape(browser.get(f"/runs/{held.id}").text)
     assert "The queue of task “t-echo” is paused by api:tests" in page
+    slots = html.unescape(browser.get("/queues").text).split('id="slots"', 1)[1]
+    assert ">t-echo</a></td><td>—</td><td>paused</td><td>0</td><td>1</td>" in slots
     r = c.post("/api/v1/queues/queue_t-echo/pause", json={"action": "resume"})
     assert r.status_code == 200 and r.json()["paused"] is False
     assert wait_final(held.id, timeout=30).status == RunStatus.COMPLETED
