@@ -90,7 +90,7 @@ def _run(args: argparse.Namespace, url: str, queue: str, key: str) -> None:
             order = ["hand-on", "timer only"] if i % 2 == 0 else ["timer only", "hand-on"]
             for name in order:
                 RunLifecycle._hand_on = (  # type: ignore[method-assign]
-                    shipped if name == "hand-on" else (lambda self, task_id, key: None)
+                    shipped if name == "hand-on" else (lambda self, task_id: None)
                 )
                 times[name].append(drain())
     finally:

@@ -262,6 +262,8 @@ def cmd_queues(args: argparse.Namespace) -> int:
             limit = "∞" if q.concurrency_limit is None else str(q.concurrency_limit)
             if q.override is not None:
                 limit += f" (override; code: {'∞' if q.base is None else q.base})"
+            if q.total is not None:
+                limit += f" per key, {q.total} in all"
             print(f"{q.name:<28} {'PAUSED' if q.paused else 'active':<7} "
                   f"running={q.running:<4} queued={q.queued:<6} limit={limit}")
         return 0

@@ -41,7 +41,7 @@ class RunLifecycle(Middleware):
     def before_process_message(self, broker: dramatiq.Broker, message: Any) -> None:
         self._local.run = None
         self._local.outcome = None
-        self._local.slot = None  # (task, key) of the slot a limited claim took
+        self._local.slot = None  # the task whose slot a limited claim took
         if message.actor_name != ACTOR_NAME:
             return
         run_id = _run_id(message)
@@ -64,7 +64,7 @@ class RunLifecycle(Middleware):
             # overridden); either way it may start only into a free slot
             if row is not None and row["status"] == RunStatus.QUEUED:
                 run = self._claim_limited(row, lease)
-                self._local.slot = (row["task_identifier"], row["concurrency_key"] or "")
+                self._local.slot = row["task_identifier"]
                 if run is None:
                     # waiting for a slot, or taken meanwhile: this message is done. No
                     # SkipMessage, whose warning would log every wait as a dropped message
@@ -143,9 +143,9 @@ class RunLifecycle(Middleware):
             )
         self.finish(run, outcome)
         if slot is not None:
-            self._hand_on(*slot)
+            self._hand_on(slot)
 
-    def _hand_on(self, task_id: str, key: str) -> None:
+    def _hand_on(self, task_id: str) -> None:
         """The attempt has left EXECUTING: its slot goes to a waiting run now."""
         from .store.slots import hand_on
 
@@ -153,7 +153,7 @@ class RunLifecycle(Middleware):
         if not rt.can_publish:
             return
         try:
-            hand_on(rt.store, task_id, key, rt.publisher.publish)
+            hand_on(rt.store, task_id, rt.publisher.publish)
         except Exception:  # the timer's wake step hands it on within a tick anyway
             log.warning("run of %s: handing on its slot failed", task_id, exc_info=True,
                         extra={"action": "slot_hand_on_failed"})

@@ -39,6 +39,7 @@ class Queue:
     paused: bool
     base: int | None  # the task's concurrency_limit in code (None: unlimited)
     override: int | None
+    total: int | None = None  # the task's total_concurrency_limit over all its keys
     overridden_at: datetime | None = None
     overridden_by: str | None = None
     paused_at: datetime | None = None
@@ -107,7 +108,7 @@ def _by(by: str | None) -> str:
 def _base(name: str) -> int | None:
     task = get_task(name)
     if task is not None:
-        return task.concurrency_limit
+        return task.slot_limit
     row = get_runtime().store.task_definition(name)
     return row["concurrency_limit"] if row is not None else None
 
@@ -123,8 +124,9 @@ def retrieve(queue: Any) -> Queue:
 
 
 def _queue(d: dict[str, Any]) -> Queue:
-    if get_task(d["name"]) is not None:  # this process's code is what it will sync
-        d = {**d, "base": get_task(d["name"]).concurrency_limit}  # type: ignore[union-attr]
+    task = get_task(d["name"])
+    if task is not None:  # this process's code is what it will sync
+        d = {**d, "base": task.slot_limit, "total": task.total_concurrency_limit}
     return Queue(**d)
 
 

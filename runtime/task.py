@@ -46,17 +46,26 @@ class Task(Generic[T]):
     cron: Any = None  # schedules.task: the declarative schedule
     #: at most this many runs of the task execute at once (per concurrency_key); None: no cap
     concurrency_limit: int | None = None
+    #: at most this many over all its concurrency keys together (Trigger.dev's "total"
+    #: limit, their issue #2617: per-key slots alone let the total grow with the keys)
+    total_concurrency_limit: int | None = None
 
     def __post_init__(self) -> None:
         machines.machine(self.machine)  # validate early with a clear error
         if self.max_duration is not None and self.max_duration < 1:
             raise ValueError("max_duration must be at least 1 second")
-        limit = self.concurrency_limit
-        if limit is not None and (
-            isinstance(limit, bool) or not isinstance(limit, int) or limit < 1
-        ):
-            raise ValueError(f"concurrency_limit must be an integer ≥ 1, got {limit!r}")
+        for name in ("concurrency_limit", "total_concurrency_limit"):
+            limit = getattr(self, name)
+            if limit is not None and (
+                isinstance(limit, bool) or not isinstance(limit, int) or limit < 1
+            ):
+                raise ValueError(f"{name} must be an integer ≥ 1, got {limit!r}")
         self._takes_ctx = _takes_ctx(self.fn)
+
+    @property
+    def slot_limit(self) -> int | None:
+        """The per-key limit its runs carry: a total alone caps each key at the total too."""
+        return self.concurrency_limit or self.total_concurrency_limit
 
     # -- where it runs ----------------------------------------------------------------
     def queue_name(self, settings: Any) -> str:
@@ -77,7 +86,8 @@ class Task(Generic[T]):
             "payload_schema": self.schema.model_json_schema() if self.schema else None,
             "kind": self.kind,
             "module": getattr(self.fn, "__module__", None),
-            "concurrency_limit": self.concurrency_limit,
+            "concurrency_limit": self.slot_limit,
+            "total_concurrency_limit": self.total_concurrency_limit,
         }
         body["version"] = hashlib.sha256(
             json.dumps(body, sort_keys=True, default=str).encode()
@@ -187,6 +197,7 @@ def task(
     retry: RetryOptions | None = None,
     max_duration: float | None = None,
     concurrency_limit: int | None = None,
+    total_concurrency_limit: int | None = None,
     on_start: Hook | None = None,
     on_success: Hook | None = None,
     on_failure: Hook | None = None,
@@ -205,6 +216,7 @@ def task(
                 retry=retry or RetryOptions(),
                 max_duration=max_duration,
                 concurrency_limit=concurrency_limit,
+                total_concurrency_limit=total_concurrency_limit,
                 on_start=on_start,
                 on_success=on_success,
                 on_failure=on_failure,

@@ -128,7 +128,7 @@ def _concurrency(
         raise InvalidTriggerOptionsError(
             f"concurrency_key must be a string of 1–256 characters, got {key!r}"
         )
-    limit = task.concurrency_limit if task is not None else (definition or {}).get(
+    limit = task.slot_limit if task is not None else (definition or {}).get(
         "concurrency_limit"
     )
     if key is not None and not limit and definition is not None:

@@ -307,6 +307,11 @@ def limited_one(payload: dict) -> dict:
     return limited.fn(payload)
 
 
+@task(id="t-limited-total", concurrency_limit=1, total_concurrency_limit=2)
+def limited_total(payload: dict) -> dict:
+    return limited.fn(payload)
+
+
 @task(id="t-traced")
 def traced(payload: dict) -> dict:
     """Like t-limited, without a limit of its own (ops hold its queue in tests)."""

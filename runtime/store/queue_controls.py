@@ -125,11 +125,12 @@ def describe(store: Store, task_ids: list[str]) -> list[dict[str, Any]]:
                 select(t.queue_controls).where(c.task_identifier.in_(task_ids))
             ).mappings()
         }
+        td = t.task_definitions.c
         bases = {
-            row[0]: row[1]
+            row[0]: (row[1], row[2])
             for row in conn.execute(
-                select(t.task_definitions.c.id, t.task_definitions.c.concurrency_limit).where(
-                    t.task_definitions.c.id.in_(task_ids)
+                select(td.id, td.concurrency_limit, td.total_concurrency_limit).where(
+                    td.id.in_(task_ids)
                 )
             )
         }
@@ -143,7 +144,8 @@ def describe(store: Store, task_ids: list[str]) -> list[dict[str, Any]]:
             "paused": bool(h and h["paused"]),
             "paused_at": h["paused_at"] if h else None,
             "paused_by": h["paused_by"] if h else None,
-            "base": bases.get(task_id),
+            "base": bases.get(task_id, (None, None))[0],
+            "total": bases.get(task_id, (None, None))[1],
             "override": h["concurrency_limit"] if h else None,
             "overridden_at": h["overridden_at"] if h else None,
             "overridden_by": h["overridden_by"] if h else None,

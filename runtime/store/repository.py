@@ -1167,9 +1167,11 @@ def _claim_sql(limited: bool = False) -> str:
     hold (runtime/store/queue_controls.py: paused, limit overridden), is not claimed here
     but by the ``limited`` form (runtime/store/slots.py), which also needs the queue not
     paused and a free slot: fewer runs of its task and concurrency key EXECUTING than its
-    limit (the override, else the run's own). That form also stamps the run with the limit
-    it was claimed under, so a run of an unlimited task started under an override counts
-    against it while it executes (ix_runs_slots holds only runs with a limit)."""
+    limit (the override, else the run's own) — and, for a task with a
+    ``total_concurrency_limit``, fewer than that over all its keys. That form also stamps
+    the run with the limit it was claimed under, so a run of an unlimited task started
+    under an override counts against it while it executes (ix_runs_slots holds only runs
+    with a limit)."""
     cols = ", ".join(CLAIMED_COLUMNS)
     gate = """AND concurrency_limit IS NULL AND NOT EXISTS (
     SELECT 1 FROM queue_controls AS c WHERE c.task_identifier = runs.task_identifier)"""
@@ -1177,6 +1179,10 @@ def _claim_sql(limited: bool = False) -> str:
     if limited:
         override = ("(SELECT c.concurrency_limit FROM queue_controls AS c"
                     " WHERE c.task_identifier = runs.task_identifier)")
+        # the task's total over all its keys, as its code has it now (CASE: counted only
+        # for a task that has one)
+        total = ("(SELECT d.total_concurrency_limit FROM task_definitions AS d"
+                 " WHERE d.id = runs.task_identifier)")
         gate = f"""AND NOT EXISTS (
     SELECT 1 FROM queue_controls AS c WHERE c.task_identifier = runs.task_identifier AND c.paused)
   AND (
@@ -1184,7 +1190,12 @@ def _claim_sql(limited: bool = False) -> str:
   WHERE x.task_identifier = runs.task_identifier
     AND x.concurrency_key = COALESCE(runs.concurrency_key, '')
     AND x.status = 'EXECUTING' AND x.concurrency_limit IS NOT NULL
-  ) < COALESCE({override}, concurrency_limit, 2147483647)"""
+  ) < COALESCE({override}, concurrency_limit, 2147483647)
+  AND CASE WHEN {total} IS NULL THEN true ELSE (
+    SELECT count(*) FROM runs AS y
+    WHERE y.task_identifier = runs.task_identifier
+      AND y.status = 'EXECUTING' AND y.concurrency_limit IS NOT NULL
+    ) < {total} END"""
         stamp = f""", waiting_for_slot = false,
   concurrency_limit = COALESCE({override}, concurrency_limit),
   concurrency_key = COALESCE(concurrency_key, '')"""

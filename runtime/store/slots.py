@@ -56,8 +56,16 @@ def claim_limited(store: Store, run: Mapping[str, Any], owner: str, lease_second
               "lease": now + timedelta(seconds=lease_seconds)}
     with store.engine.begin() as conn:
         if store.is_postgres:
-            group = json.dumps([run["task_identifier"], run["concurrency_key"] or ""])
-            conn.execute(_LOCK_PG, {"group": group})
+            # a task with a total limit shares it over its keys: its claims take turns per
+            # task, others per (task, key)
+            td = t.task_definitions.c
+            total = conn.execute(
+                select(td.total_concurrency_limit).where(td.id == run["task_identifier"])
+            ).scalar()
+            parts = [run["task_identifier"]]
+            if total is None:
+                parts.append(run["concurrency_key"] or "")
+            conn.execute(_LOCK_PG, {"group": json.dumps(parts)})
         claimed = conn.execute(_CLAIM_LIMITED, params).mappings().first()
         if claimed is None:
             # every slot taken (or the run is not claimable: then this matches nothing)
@@ -97,6 +105,7 @@ def usage(now: datetime) -> Select[Any]:
             n(limited & (r.status == RunStatus.EXECUTING)).label("executing"),
             n(limited & queued & ~r.waiting_for_slot & due).label("coming"),
             n(queued & r.waiting_for_slot).label("waiting"),
+            func.min(case((queued & r.waiting_for_slot, r.id))).label("oldest"),
         )
         .where(
             or_(
@@ -125,36 +134,76 @@ def wake_waiting(store: Store, limit: int, publish: Callable[[list[tuple[str, st
     return _wake(store, usage(utcnow()), limit, publish)
 
 
-def hand_on(store: Store, task_id: str, key: str,
+def hand_on(store: Store, task_id: str,
             publish: Callable[[list[tuple[str, str]]], Any]) -> int:
-    """The slot a run of (task, key) just freed goes to that group's oldest waiting run at
-    once, not at the timer's next tick: a limited task with short runs would otherwise run
-    at most one per tick per slot. The timer's wake step stays the safety net."""
-    r = t.runs.c
-    one = usage(utcnow()).where(r.task_identifier == task_id, r.concurrency_key == key)
-    return _wake(store, one, 1_000, publish)
+    """The slot a run of ``task_id`` just freed goes to a waiting run at once, not at the
+    timer's next tick: a limited task with short runs would otherwise run at most one per
+    tick per slot. All the task's keys are looked at, as a total limit is shared by them.
+    The timer's wake step stays the safety net."""
+    one_task = usage(utcnow()).where(t.runs.c.task_identifier == task_id)
+    return _wake(store, one_task, 1_000, publish)
+
+
+def shares(groups: Sequence[Mapping[Any, Any]], held: Mapping[str, Any],
+           totals: Mapping[str, int | None], limit: int) -> dict[tuple[str, str], int]:
+    """How many waiting runs to wake per group (task, key), at most ``limit`` in all, the
+    groups waiting longest first. Each group gets what its own limit leaves free; a task
+    with a total limit shares what the total leaves free over its keys one slot at a time,
+    fewest executing first, then the longest waiting — so a key with a large backlog cannot
+    take every freed slot from the others."""
+    room: dict[tuple[str, str], int] = {}
+    load: dict[tuple[str, str], int] = {}
+    oldest: dict[tuple[str, str], str] = {}
+    for g in groups:
+        k = (g["task_identifier"], g["concurrency_key"] or "")
+        cap = effective_limit(g, held.get(k[0]))
+        busy = int(g["executing"]) + int(g["coming"])
+        room[k] = min(int(g["waiting"]), int(g["waiting"]) if cap is None else cap - busy)
+        load[k], oldest[k] = busy, str(g["oldest"] or "")
+    out: dict[tuple[str, str], int] = {}
+    for task_id in dict.fromkeys(k[0] for k in room):
+        keys = [k for k in room if k[0] == task_id]
+        total = totals.get(task_id)
+        if total is None:
+            out.update({k: room[k] for k in keys if room[k] > 0})
+            continue
+        left = total - sum(load[k] for k in keys)
+        while left > 0:
+            open_ = [k for k in keys if room[k] > out.get(k, 0)]
+            if not open_:
+                break
+            pick = min(open_, key=lambda k: (load[k] + out.get(k, 0), oldest[k]))
+            out[pick] = out.get(pick, 0) + 1
+            left -= 1
+    capped: dict[tuple[str, str], int] = {}
+    for k in sorted(out, key=lambda k: oldest[k]):
+        n = min(out[k], limit - sum(capped.values()))
+        if n > 0:
+            capped[k] = n
+    return capped
 
 
 def _wake(store: Store, groups_query: Select[Any], limit: int,
           publish: Callable[[list[tuple[str, str]]], Any]) -> int:
     r = t.runs.c
+    td = t.task_definitions.c
     now = utcnow()
     woken = 0
     with store.engine.begin() as conn:
         groups = conn.execute(groups_query).mappings().all()
-        held = controls(conn) if any(g["waiting"] for g in groups) else {}
-        for g in groups:
-            cap = effective_limit(g, held.get(g["task_identifier"]))
-            room = int(g["waiting"]) if cap is None else (
-                cap - int(g["executing"]) - int(g["coming"]))
-            free = min(room, int(g["waiting"]), limit - woken)
-            if free <= 0:
-                continue
+        if not any(g["waiting"] for g in groups):
+            return 0
+        held = controls(conn)
+        tasks = {g["task_identifier"] for g in groups}
+        totals = dict(conn.execute(
+            select(td.id, td.total_concurrency_limit).where(td.id.in_(tasks))
+        ).all())
+        for (task_id, key), free in shares(groups, held, totals, limit).items():
             rows: Sequence[Any] = conn.execute(
                 select(r.id, r.queue)
                 .where(
-                    r.task_identifier == g["task_identifier"],
-                    r.concurrency_key == (g["concurrency_key"] or ""),
+                    r.task_identifier == task_id,
+                    r.concurrency_key == key,
                     r.waiting_for_slot,
                     r.status == RunStatus.QUEUED,
                 )

@@ -77,6 +77,7 @@ task_definitions = Table(
     Column("module", String(256)),
     Column("updated_at", UTCDateTime, nullable=False),
     Column("concurrency_limit", Integer),
+    Column("total_concurrency_limit", Integer),
 )
 
 # Ops' hold on a task's queue (Trigger.dev's queues.pause / overrideConcurrencyLimit): a row

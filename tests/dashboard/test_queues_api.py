@@ -102,5 +102,7 @@ def test_queues_page_pauses_resumes_and_overrides(server: Server) -> None:
     browser.post("/queues/t-echo/reset", data={"csrf": csrf})
     q = queues.retrieve("t-echo")
     assert (q.paused, q.override) == (False, None)
+    listing = html.unescape(browser.get("/tasks").text)
+    assert "≤ 1 at once per key, ≤ 2 in all" in listing  # t-limited-total
     r = browser.post("/queues/no-such-task/pause", data={"csrf": csrf}, follow_redirects=True)
     assert "no task 'no-such-task'" in html.unescape(r.text)

@@ -282,3 +282,22 @@ def test_concurrency_limit_holds_across_worker_processes(pg_env: Any, tmp_path: 
     assert len(lines) == 24 and _most_at_once(lines) == 2, lines
     workers = {r.attempts[0].worker for r in done}
     assert len(workers) >= 2, workers  # the slots really were shared between processes
+
+
+def test_a_total_concurrency_limit_holds_across_worker_processes(pg_env: Any, tmp_path: Any):
+    # 16 threads in 4 processes race 6 keys (one slot each) for a total of 2: the claims
+    # of a task with a total take turns per task, not per key
+    from tests.integration.test_runtime import _most_at_once
+
+    pg_env.start_worker(processes=2)
+    pg_env.start_worker(processes=2)
+    trace = tmp_path / "trace"
+    handles = [
+        tasks.trigger("t-limited-total", {"key": f"k{i % 6}", "trace": str(trace),
+                                          "seconds": 0.2}, concurrency_key=f"k{i % 6}")
+        for i in range(12)
+    ]
+    done = [wait_final(h.id, timeout=90) for h in handles]
+    assert {r.status for r in done} == {RunStatus.COMPLETED}
+    lines = t.read_trace(trace)
+    assert len(lines) == 24 and _most_at_once(lines) == 2, lines

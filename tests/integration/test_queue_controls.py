@@ -105,6 +105,8 @@ def test_queues_name_validation_and_listing(env: Any):
     assert queues.retrieve("queue_t-traced").id == "queue_t-traced"
     names = [q.name for q in queues.list()]
     assert "t-traced" in names and "t-limited" in names
+    q = queues.retrieve("t-limited-total")
+    assert (q.base, q.total, q.concurrency_limit) == (1, 2, 1)
     # a hold on nothing is no row: resume and reset of an unheld queue are no-ops
     q = queues.resume("t-traced")
     assert not q.paused and q.override is None
@@ -174,3 +176,19 @@ def test_a_freed_slot_goes_to_a_waiting_run_without_the_timer(env: Any, tmp_path
         wp.stop(timeout=2)
     assert [r.status for r in done] == [RunStatus.COMPLETED] * 4
     assert _most_at_once(t.read_trace(trace)) == 1
+
+
+def test_a_total_limit_caps_all_keys_together(env: Any, worker: Any, tmp_path: Path):
+    """One slot per key, two over all keys: three keys never run three at once."""
+    trace = tmp_path / "trace"
+    handles = [
+        tasks.trigger("t-limited-total", {"key": key, "trace": str(trace), "seconds": 0.4},
+                      concurrency_key=key)
+        for key in ("a", "b", "c") for _ in range(2)
+    ]
+    done = [wait_final(h.id, timeout=60) for h in handles]
+    assert [r.status for r in done] == [RunStatus.COMPLETED] * 6
+    lines = t.read_trace(trace)
+    assert all(_most_at_once(lines, key) == 1 for key in "abc"), lines
+    assert _most_at_once(lines) == 2, lines  # 4 threads and 3 keys: the total holds
+    assert all(r.attempt_count == 1 for r in done)
