@@ -106,11 +106,13 @@ def _by(by: str | None) -> str:
 
 
 def _base(name: str) -> int | None:
-    task = get_task(name)
-    if task is not None:
-        return task.slot_limit
+    """The per-key limit the workers' code has (its synced definition), else this
+    process's."""
     row = get_runtime().store.task_definition(name)
-    return row["concurrency_limit"] if row is not None else None
+    if row is not None:
+        return row["concurrency_limit"]
+    task = get_task(name)
+    return task.slot_limit if task is not None else None
 
 
 def list() -> builtins.list[Queue]:  # noqa: A001 - the public name is queues.list
@@ -124,9 +126,10 @@ def retrieve(queue: Any) -> Queue:
 
 
 def _queue(d: dict[str, Any]) -> Queue:
+    d = dict(d)
     task = get_task(d["name"])
-    if task is not None:  # this process's code is what it will sync
-        d = {**d, "base": task.slot_limit, "total": task.total_concurrency_limit}
+    if not d.pop("defined") and task is not None:  # no worker has synced it yet: our code
+        d.update(base=task.slot_limit, total=task.total_concurrency_limit)
     return Queue(**d)
 
 

@@ -144,6 +144,7 @@ def describe(store: Store, task_ids: list[str]) -> list[dict[str, Any]]:
             "paused": bool(h and h["paused"]),
             "paused_at": h["paused_at"] if h else None,
             "paused_by": h["paused_by"] if h else None,
+            "defined": task_id in bases,  # synced by a worker
             "base": bases.get(task_id, (None, None))[0],
             "total": bases.get(task_id, (None, None))[1],
             "override": h["concurrency_limit"] if h else None,
