@@ -663,6 +663,38 @@ def test_retention_deletes_old_finished_runs_with_what_hangs_off_them(env: Any, 
         runs.retrieve(kept_by_key)
 
 
+def test_retention_keeps_a_run_whose_on_complete_hook_is_not_sent(env: Any):
+    """No worker and no timer here: a run whose ``on_complete`` is still to be sent keeps
+    its flag (a running timer would send the hook and clear it within a tick)."""
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from runtime import get_runtime
+    from runtime.durations import utcnow
+    from runtime.errors import RunNotFoundError
+    from runtime.store import tables as tb
+    from runtime.store.retention import prune_runs
+
+    store = get_runtime().store
+    hooked, plain = (tasks.trigger("t-echo", {"i": i}).id for i in range(2))
+    now = utcnow()
+    r = tb.runs.c
+    with store.engine.begin() as conn:  # both ended an hour ago; one hook not yet sent
+        conn.execute(update(tb.runs).where(r.id.in_([hooked, plain])).values(
+            status=RunStatus.CANCELED, finished_at=now - timedelta(hours=1)))
+        conn.execute(update(tb.runs).where(r.id == hooked).values(on_complete_pending=True))
+    assert prune_runs(store, now, now, 10) == 1
+    with pytest.raises(RunNotFoundError):
+        runs.retrieve(plain)
+    assert runs.retrieve(hooked).status == RunStatus.CANCELED
+    with store.engine.begin() as conn:  # the hook went out
+        conn.execute(update(tb.runs).where(r.id == hooked).values(on_complete_pending=False))
+    assert prune_runs(store, now, now, 10) == 1
+    with pytest.raises(RunNotFoundError):
+        runs.retrieve(hooked)
+
+
 def test_retention_runs_in_the_timer_loop_and_from_the_cli(env: Any, worker: Any):
     from runtime import get_runtime
     from runtime.errors import RunNotFoundError
