@@ -147,7 +147,8 @@ def _run_page(d: Dash, run_id: str) -> dict[str, Any] | None:
     return {
         "run": row,
         "why": run_state_note(row, waitpoints, datetime.now(UTC),
-                              queue_controls.held(store, row["task_identifier"])),
+                              queue_controls.held(store, row["task_identifier"]),
+                              _total(store, row)),
         "attempts": attempts,
         "logs": store.logs(run_id),
         "waitpoints": waitpoints,
@@ -156,6 +157,14 @@ def _run_page(d: Dash, run_id: str) -> dict[str, Any] | None:
         "final": RunStatus(row["status"]).is_final,
         "cancelable": RunStatus(row["status"]) in CANCELABLE_STATUSES,
     }
+
+
+def _total(store: Any, row: Any) -> int | None:
+    """The task's total_concurrency_limit, looked up only for a run waiting for a slot."""
+    if not row["waiting_for_slot"]:
+        return None
+    definition = store.task_definition(row["task_identifier"])
+    return definition["total_concurrency_limit"] if definition is not None else None
 
 
 @page

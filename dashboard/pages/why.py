@@ -31,9 +31,11 @@ def run_state_note(
     waitpoints: Sequence[Mapping[Any, Any]],
     now: datetime,
     hold: Mapping[Any, Any] | None = None,
+    total: int | None = None,
 ) -> str | None:
     """What ``run`` is waiting for, or None when it is final (or nothing is worth saying).
-    ``hold`` is ops' hold on its task's queue (a ``queue_controls`` row), if any."""
+    ``hold`` is ops' hold on its task's queue (a ``queue_controls`` row), if any; ``total``
+    its task's total_concurrency_limit."""
     status = RunStatus(run["status"])
     queue = run.get("queue") or "default"
     if status == RunStatus.PENDING_VERSION:
@@ -47,7 +49,7 @@ def run_state_note(
         when = f" until {_at(due)}" if due else ""
         return f"Delayed{when} by its trigger; then it queues on “{queue}”."
     if status == RunStatus.QUEUED:
-        return _queued(run, queue, now, hold)
+        return _queued(run, queue, now, hold, total)
     if status == RunStatus.WAITING:
         return _waiting(run, waitpoints)
     if status in (RunStatus.EXECUTING, RunStatus.DEQUEUED):
@@ -56,7 +58,8 @@ def run_state_note(
 
 
 def _queued(
-    run: Mapping[Any, Any], queue: str, now: datetime, hold: Mapping[Any, Any] | None
+    run: Mapping[Any, Any], queue: str, now: datetime, hold: Mapping[Any, Any] | None,
+    total: int | None = None,
 ) -> str:
     task = run["task_identifier"]
     if hold is not None and hold.get("paused"):
@@ -77,6 +80,13 @@ def _queued(
             how = f" (a limit overridden by {hold.get('overridden_by') or 'ops'})"
         slots = f"{limit} concurrency slot(s)"
         whose = f"task “{task}”" + (f" with key “{key}”" if key else "")
+        if total is not None:
+            return (
+                f"Waiting for a concurrency slot of {whose}{how}: at most {limit} run(s) "
+                f"per key and {total} over all its keys execute at once, and one of those "
+                "is full. It starts when a slot frees (freed slots go to the key with the "
+                "fewest runs executing)."
+            )
         return (
             f"Waiting for one of the {slots} of {whose}{how}: all are taken by executing "
             "runs. It starts when one frees (a run finishing, retrying, waiting or crashing "

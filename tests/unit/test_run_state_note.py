@@ -109,3 +109,11 @@ def test_a_run_waiting_under_an_override_counts_the_overridden_slots():
     assert "one of the 3 concurrency slot(s)" in note and "overridden by api:ops" in note
     # without a hold: the run's own limit
     assert "one of the 1 concurrency slot(s)" in (run_state_note(run, [], NOW) or "")
+
+
+def test_a_run_of_a_task_with_a_total_names_both_limits():
+    run = _run(RunStatus.QUEUED, waiting_for_slot=True, concurrency_key="org-7",
+               concurrency_limit=1)
+    note = run_state_note(run, [], NOW, None, total=10)
+    assert note is not None
+    assert "at most 1 run(s) per key and 10 over all its keys" in note and "“org-7”" in note
