@@ -262,8 +262,10 @@ def cmd_queues(args: argparse.Namespace) -> int:
             limit = "∞" if q.concurrency_limit is None else str(q.concurrency_limit)
             if q.override is not None:
                 limit += f" (override; code: {'∞' if q.base is None else q.base})"
-            if q.total is not None:
-                limit += f" per key, {q.total} in all"
+            if q.total_concurrency_limit is not None:
+                limit += f" per key, {q.total_concurrency_limit} in all"
+                if q.total_override is not None:
+                    limit += f" (override; code: {'∞' if q.total is None else q.total})"
             print(f"{q.name:<28} {'PAUSED' if q.paused else 'active':<7} "
                   f"running={q.running:<4} queued={q.queued:<6} limit={limit}")
         return 0
@@ -276,11 +278,14 @@ def cmd_queues(args: argparse.Namespace) -> int:
         q = queues.pause(args.task_id, by=by)
     elif args.action == "resume":
         q = queues.resume(args.task_id, by=by)
-    elif args.action == "override":
+    elif args.action in ("override", "override-total"):
         if args.limit is None:
-            raise SystemExit("queues override needs a limit: queues override TASK_ID N")
+            raise SystemExit(f"queues {args.action} needs a limit: "
+                             f"queues {args.action} TASK_ID N")
+        fn = (queues.override_concurrency_limit if args.action == "override"
+              else queues.override_total_concurrency_limit)
         try:
-            q = queues.override_concurrency_limit(args.task_id, args.limit, by=by)
+            q = fn(args.task_id, args.limit, by=by)
         except ValueError as exc:
             raise SystemExit(str(exc)) from None
     else:
@@ -385,9 +390,11 @@ def build_parser() -> argparse.ArgumentParser:
     qs = sub.add_parser(
         "queues", help="task queues: list; show, pause, resume, override or reset one"
     )
-    qs.add_argument("action", choices=["list", "show", "pause", "resume", "override", "reset"])
+    qs.add_argument("action", choices=["list", "show", "pause", "resume", "override",
+                                       "override-total", "reset"])
     qs.add_argument("task_id", nargs="?")
-    qs.add_argument("limit", nargs="?", type=int, help="override: the new concurrency limit")
+    qs.add_argument("limit", nargs="?", type=int,
+                    help="override: the new limit per key; override-total: over all keys")
     qs.set_defaults(fn=cmd_queues)
 
     tk = sub.add_parser("tokens", help="wait tokens")

@@ -39,7 +39,8 @@ class Queue:
     paused: bool
     base: int | None  # the task's concurrency_limit in code (None: unlimited)
     override: int | None
-    total: int | None = None  # the task's total_concurrency_limit over all its keys
+    total: int | None = None  # the task's total_concurrency_limit in code, over all keys
+    total_override: int | None = None
     overridden_at: datetime | None = None
     overridden_by: str | None = None
     paused_at: datetime | None = None
@@ -58,9 +59,15 @@ class Queue:
         """The limit runs start under now: the override, else the base."""
         return self.override if self.override is not None else self.base
 
+    @property
+    def total_concurrency_limit(self) -> int | None:
+        """The cap over all keys together now: the override, else the code's."""
+        return self.total_override if self.total_override is not None else self.total
+
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "type": self.type, **asdict(self),
-                "concurrency_limit": self.concurrency_limit}
+                "concurrency_limit": self.concurrency_limit,
+                "total_concurrency_limit": self.total_concurrency_limit}
 
 
 def _name(queue: Any) -> str:
@@ -151,6 +158,23 @@ def override_concurrency_limit(queue: Any, limit: int, *, by: str | None = None)
     """Cap the task's runs executing at once at ``limit`` (0 to 100,000) until reset; each
     concurrency key gets ``limit`` slots, as with the limit in code. Lowering it stops no
     run: the extra ones finish, and new ones start as the count drops below it."""
+    _check_limit(limit)
+    name = _name(queue)
+    queue_controls.override_limit(get_runtime().store, name, limit, _by(by))
+    return retrieve(name)
+
+
+def override_total_concurrency_limit(queue: Any, total: int, *,
+                                     by: str | None = None) -> Queue:
+    """Cap the task's runs executing over all its concurrency keys together at ``total``
+    (0 to 100,000) until reset; each key keeps its own limit within it."""
+    _check_limit(total)
+    name = _name(queue)
+    queue_controls.override_total(get_runtime().store, name, total, _by(by))
+    return retrieve(name)
+
+
+def _check_limit(limit: Any) -> None:
     if isinstance(limit, bool) or not isinstance(limit, int) or not (
         0 <= limit <= queue_controls.MAX_CONCURRENCY_LIMIT
     ):
@@ -158,13 +182,11 @@ def override_concurrency_limit(queue: Any, limit: int, *, by: str | None = None)
             f"concurrency limit must be an integer from 0 to "
             f"{queue_controls.MAX_CONCURRENCY_LIMIT}, got {limit!r}"
         )
-    name = _name(queue)
-    queue_controls.override_limit(get_runtime().store, name, limit, _by(by))
-    return retrieve(name)
 
 
 def reset_concurrency_limit(queue: Any) -> Queue:
-    """Back to the task's own ``concurrency_limit`` (none: unlimited)."""
+    """Back to the task's own ``concurrency_limit`` and ``total_concurrency_limit`` (none:
+    unlimited)."""
     name = _name(queue)
     queue_controls.reset_limit(get_runtime().store, name, _base(name))
     return retrieve(name)
@@ -176,6 +198,7 @@ class _Queues:
     pause = staticmethod(pause)
     resume = staticmethod(resume)
     override_concurrency_limit = staticmethod(override_concurrency_limit)
+    override_total_concurrency_limit = staticmethod(override_total_concurrency_limit)
     reset_concurrency_limit = staticmethod(reset_concurrency_limit)
 
 

@@ -77,6 +77,9 @@ def _queue_action(task_id: str, action: str, form: Any, by: str) -> str:
         limit = int(str(form.get("limit", "")).strip())
     except ValueError:
         raise ValueError("the limit must be a whole number from 0 to 100000") from None
+    if action == "override-total":
+        queues.override_total_concurrency_limit(task_id, limit, by=by)
+        return f"{task_id}: total over all keys overridden to {limit}"
     queues.override_concurrency_limit(task_id, limit, by=by)
     return f"{task_id}: limit overridden to {limit}"
 
@@ -86,7 +89,7 @@ async def queue_action(request: Request, who: Principal) -> Response:
     from urllib.parse import quote
 
     task_id, action = request.path_params["task_id"], request.path_params["action"]
-    if action not in ("pause", "resume", "override", "reset"):
+    if action not in ("pause", "resume", "override", "override-total", "reset"):
         return Response("unknown action", 400)
     form = getattr(request.state, "form", {}) or {}
     try:

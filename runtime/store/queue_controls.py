@@ -40,7 +40,9 @@ def _save(conn: Connection, task_id: str, old: Row | None, values: dict[str, Any
     only that a row exists)."""
     c = t.queue_controls.c
     merged = {**(dict(old) if old else {}), **values}
-    holds = merged.get("paused") or merged.get("concurrency_limit") is not None
+    holds = merged.get("paused") or any(
+        merged.get(c) is not None for c in ("concurrency_limit", "total_concurrency_limit")
+    )
     if old is None and holds:
         conn.execute(insert(t.queue_controls).values(task_identifier=task_id, **values))
     elif old is not None and holds:
@@ -72,10 +74,10 @@ def set_paused(store: Store, task_id: str, paused: bool, by: str) -> None:
     })
 
 
-def override_limit(store: Store, task_id: str, limit: int, by: str) -> None:
+def _stamp_executing(task_id: str, limit: int) -> Any:
+    """Runs of an unlimited task already executing count against a new override."""
     r = t.runs.c
-    # runs of an unlimited task already executing now count against the override
-    stamp = (
+    return (
         update(t.runs)
         .where(
             r.task_identifier == task_id,
@@ -84,8 +86,20 @@ def override_limit(store: Store, task_id: str, limit: int, by: str) -> None:
         )
         .values(concurrency_limit=limit, concurrency_key=func.coalesce(r.concurrency_key, ""))
     )
+
+
+def override_limit(store: Store, task_id: str, limit: int, by: str) -> None:
     _hold(store, task_id,
-          {"concurrency_limit": limit, "overridden_at": utcnow(), "overridden_by": by}, stamp)
+          {"concurrency_limit": limit, "overridden_at": utcnow(), "overridden_by": by},
+          _stamp_executing(task_id, limit))
+
+
+def override_total(store: Store, task_id: str, total: int, by: str) -> None:
+    """Cap all the task's keys together at ``total`` until reset. Each run keeps its
+    per-key limit (an unlimited task's runs take the total as theirs, which is the same)."""
+    _hold(store, task_id,
+          {"total_concurrency_limit": total, "overridden_at": utcnow(), "overridden_by": by},
+          _stamp_executing(task_id, total))
 
 
 def reset_limit(store: Store, task_id: str, base: int | None) -> None:
@@ -101,8 +115,8 @@ def reset_limit(store: Store, task_id: str, base: int | None) -> None:
         )
         .values(concurrency_limit=base)
     )
-    _hold(store, task_id,
-          {"concurrency_limit": None, "overridden_at": None, "overridden_by": None}, unstamp)
+    _hold(store, task_id, {"concurrency_limit": None, "total_concurrency_limit": None,
+                           "overridden_at": None, "overridden_by": None}, unstamp)
 
 
 def describe(store: Store, task_ids: list[str]) -> list[dict[str, Any]]:
@@ -148,6 +162,7 @@ def describe(store: Store, task_ids: list[str]) -> list[dict[str, Any]]:
             "base": bases.get(task_id, (None, None))[0],
             "total": bases.get(task_id, (None, None))[1],
             "override": h["concurrency_limit"] if h else None,
+            "total_override": h["total_concurrency_limit"] if h else None,
             "overridden_at": h["overridden_at"] if h else None,
             "overridden_by": h["overridden_by"] if h else None,
         })

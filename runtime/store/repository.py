@@ -1179,10 +1179,12 @@ def _claim_sql(limited: bool = False) -> str:
     if limited:
         override = ("(SELECT c.concurrency_limit FROM queue_controls AS c"
                     " WHERE c.task_identifier = runs.task_identifier)")
-        # the task's total over all its keys, as its code has it now (CASE: counted only
-        # for a task that has one)
-        total = ("(SELECT d.total_concurrency_limit FROM task_definitions AS d"
-                 " WHERE d.id = runs.task_identifier)")
+        # the task's total over all its keys: ops' override, else its code's now (CASE:
+        # counted only for a task that has one)
+        total = ("COALESCE((SELECT c.total_concurrency_limit FROM queue_controls AS c"
+                 " WHERE c.task_identifier = runs.task_identifier),"
+                 " (SELECT d.total_concurrency_limit FROM task_definitions AS d"
+                 " WHERE d.id = runs.task_identifier))")
         gate = f"""AND NOT EXISTS (
     SELECT 1 FROM queue_controls AS c WHERE c.task_identifier = runs.task_identifier AND c.paused)
   AND (
@@ -1197,7 +1199,7 @@ def _claim_sql(limited: bool = False) -> str:
       AND y.status = 'EXECUTING' AND y.concurrency_limit IS NOT NULL
     ) < {total} END"""
         stamp = f""", waiting_for_slot = false,
-  concurrency_limit = COALESCE({override}, concurrency_limit),
+  concurrency_limit = COALESCE({override}, concurrency_limit, {total}),
   concurrency_key = COALESCE(concurrency_key, '')"""
     return f"""
 UPDATE runs SET

@@ -27,7 +27,7 @@ needs to know about slots, and a worker that dies frees its slot when its lease 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -47,6 +47,20 @@ def controls(conn: Connection) -> dict[str, Any]:
     return {row["task_identifier"]: row for row in rows}
 
 
+def _totals(conn: Connection, task_ids: Iterable[str]) -> dict[str, int | None]:
+    """Each task's total over all its keys: ops' override, else its code's."""
+    td, c = t.task_definitions.c, t.queue_controls.c
+    ids = list(task_ids)
+    rows = conn.execute(
+        select(td.id, func.coalesce(
+            select(c.total_concurrency_limit).where(c.task_identifier == td.id)
+            .scalar_subquery(),
+            td.total_concurrency_limit,
+        )).where(td.id.in_(ids))
+    ).all()
+    return {row[0]: row[1] for row in rows}
+
+
 def claim_limited(store: Store, run: Mapping[str, Any], owner: str, lease_seconds: float) -> Any:
     """Claim ``run`` (a row of a limited task) if one of its slots is free; otherwise mark it
     waiting for one. The claimed row, or None."""
@@ -58,10 +72,7 @@ def claim_limited(store: Store, run: Mapping[str, Any], owner: str, lease_second
         if store.is_postgres:
             # a task with a total limit shares it over its keys: its claims take turns per
             # task, others per (task, key)
-            td = t.task_definitions.c
-            total = conn.execute(
-                select(td.total_concurrency_limit).where(td.id == run["task_identifier"])
-            ).scalar()
+            total = _totals(conn, [run["task_identifier"]]).get(run["task_identifier"])
             parts = [run["task_identifier"]]
             if total is None:
                 parts.append(run["concurrency_key"] or "")
@@ -186,7 +197,6 @@ def shares(groups: Sequence[Mapping[Any, Any]], held: Mapping[str, Any],
 def _wake(store: Store, groups_query: Select[Any], limit: int,
           publish: Callable[[list[tuple[str, str]]], Any]) -> int:
     r = t.runs.c
-    td = t.task_definitions.c
     now = utcnow()
     woken = 0
     with store.engine.begin() as conn:
@@ -194,10 +204,7 @@ def _wake(store: Store, groups_query: Select[Any], limit: int,
         if not any(g["waiting"] for g in groups):
             return 0
         held = controls(conn)
-        tasks = {g["task_identifier"] for g in groups}
-        totals = dict(conn.execute(
-            select(td.id, td.total_concurrency_limit).where(td.id.in_(tasks))
-        ).all())
+        totals = _totals(conn, {g["task_identifier"] for g in groups})
         for (task_id, key), free in shares(groups, held, totals, limit).items():
             rows: Sequence[Any] = conn.execute(
                 select(r.id, r.queue)

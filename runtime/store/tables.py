@@ -91,6 +91,7 @@ queue_controls = Table(
     Column("paused_at", UTCDateTime),
     Column("paused_by", String(128)),
     Column("concurrency_limit", Integer),
+    Column("total_concurrency_limit", Integer),
     Column("overridden_at", UTCDateTime),
     Column("overridden_by", String(128)),
     Column("updated_at", UTCDateTime, nullable=False),

@@ -96,12 +96,17 @@ def test_queues_page_pauses_resumes_and_overrides(server: Server) -> None:
                      follow_redirects=True)
     assert "whole number" in html.unescape(r.text)
     assert queues.retrieve("t-echo").override == 3
+    r = browser.post("/queues/t-echo/override-total", data={"csrf": csrf, "limit": "4"})
+    assert r.status_code == 303 and queues.retrieve("t-echo").total_override == 4
+    page = html.unescape(browser.get("/queues").text).split('id="task-queues"', 1)[1]
+    echo = page.split('href="/runs?task=t-echo"', 1)[1].split("</tr>", 1)[0]
+    assert "<td>3 per key, 4 in all (overridden by dashboard:" in echo, echo
     assert browser.post("/queues/t-echo/resume", data={}).status_code == 403  # no CSRF
     assert queues.retrieve("t-echo").paused
     browser.post("/queues/t-echo/resume", data={"csrf": csrf})
     browser.post("/queues/t-echo/reset", data={"csrf": csrf})
     q = queues.retrieve("t-echo")
-    assert (q.paused, q.override) == (False, None)
+    assert (q.paused, q.override, q.total_override) == (False, None, None)
     listing = html.unescape(browser.get("/tasks").text)
     assert "≤ 1 at once per key, ≤ 2 in all" in listing  # t-limited-total
     r = browser.post("/queues/no-such-task/pause", data={"csrf": csrf}, follow_redirects=True)

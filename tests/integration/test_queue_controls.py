@@ -17,6 +17,19 @@ from tests.helpers import wait_final, wait_for
 from tests.integration.test_runtime import _most_at_once, check_one_slot_per_key
 
 
+def _two_runs_per_key(task_id: str, trace: Path, seconds: float) -> list[str]:
+    """Two runs each of keys a, b and c, all completed; their trace lines."""
+    handles = [
+        tasks.trigger(task_id, {"key": key, "trace": str(trace), "seconds": seconds},
+                      concurrency_key=key)
+        for key in ("a", "b", "c") for _ in range(2)
+    ]
+    done = [wait_final(h.id, timeout=60) for h in handles]
+    assert [r.status for r in done] == [RunStatus.COMPLETED] * 6
+    assert all(r.attempt_count == 1 for r in done)
+    return t.read_trace(trace)
+
+
 def test_a_paused_queue_starts_no_run_until_resumed(env: Any, worker: Any, tmp_path: Path):
     trace = tmp_path / "trace"
     running = tasks.trigger("t-traced", {"trace": str(trace), "seconds": 1.5, "key": "r"})
@@ -134,6 +147,12 @@ def test_queues_from_the_cli(env: Any, worker: Any):
     line = next(x for x in listing.stdout.splitlines() if x.startswith("t-limited "))
     assert "limit=5 (override; code: 2)" in line, line
     assert "PAUSED" in next(x for x in listing.stdout.splitlines() if x.startswith("t-traced "))
+    res = env.cli("queues", "override-total", "t-limited", "7")
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["total_concurrency_limit"] == 7
+    line = next(x for x in env.cli("queues", "list").stdout.splitlines()
+                if x.startswith("t-limited "))
+    assert "per key, 7 in all (override; code: ∞)" in line, line
     res = env.cli("queues", "override", "t-limited", "-3")
     assert res.returncode != 0 and "0 to 100000" in res.stderr
     res = env.cli("queues", "pause", "no-such-task")
@@ -180,15 +199,23 @@ def test_a_freed_slot_goes_to_a_waiting_run_without_the_timer(env: Any, tmp_path
 
 def test_a_total_limit_caps_all_keys_together(env: Any, worker: Any, tmp_path: Path):
     """One slot per key, two over all keys: three keys never run three at once."""
-    trace = tmp_path / "trace"
-    handles = [
-        tasks.trigger("t-limited-total", {"key": key, "trace": str(trace), "seconds": 0.4},
-                      concurrency_key=key)
-        for key in ("a", "b", "c") for _ in range(2)
-    ]
-    done = [wait_final(h.id, timeout=60) for h in handles]
-    assert [r.status for r in done] == [RunStatus.COMPLETED] * 6
-    lines = t.read_trace(trace)
+    lines = _two_runs_per_key("t-limited-total", tmp_path / "trace", 0.4)
     assert all(_most_at_once(lines, key) == 1 for key in "abc"), lines
     assert _most_at_once(lines) == 2, lines  # 4 threads and 3 keys: the total holds
-    assert all(r.attempt_count == 1 for r in done)
+
+
+def test_a_total_override_caps_an_unlimited_task_over_its_keys(env: Any, worker: Any,
+                                                              tmp_path: Path):
+    q = queues.override_total_concurrency_limit("t-traced", 2)
+    assert (q.total, q.total_override, q.total_concurrency_limit) == (None, 2, 2)
+    lines = _two_runs_per_key("t-traced", tmp_path / "trace", 0.4)
+    assert _most_at_once(lines) == 2, lines  # 4 threads, 3 keys, no per-key limit
+
+    # raising a task's own total: three keys at once where the code allows two
+    q = queues.override_total_concurrency_limit("t-limited-total", 3)
+    assert (q.total, q.total_concurrency_limit) == (2, 3)
+    lines = _two_runs_per_key("t-limited-total", tmp_path / "raised", 0.6)
+    assert all(_most_at_once(lines, key) == 1 for key in "abc"), lines
+    assert 2 < _most_at_once(lines) <= 3, lines
+    q = queues.reset_concurrency_limit("t-limited-total")
+    assert (q.total_override, q.total_concurrency_limit, q.overridden_by) == (None, 2, None)

@@ -28,6 +28,7 @@ def upgrade() -> None:
         sa.Column('paused_at', UTCDateTime(timezone=True)),
         sa.Column('paused_by', sa.String(128)),
         sa.Column('concurrency_limit', sa.Integer()),
+        sa.Column('total_concurrency_limit', sa.Integer()),
         sa.Column('overridden_at', UTCDateTime(timezone=True)),
         sa.Column('overridden_by', sa.String(128)),
         sa.Column('updated_at', UTCDateTime(timezone=True), nullable=False),
