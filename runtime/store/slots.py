@@ -26,6 +26,7 @@ needs to know about slots, and a worker that dies frees its slot when its lease 
 
 from __future__ import annotations
 
+import heapq
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
@@ -178,14 +179,17 @@ def shares(groups: Sequence[Mapping[Any, Any]], held: Mapping[str, Any],
         if total is None:
             out.update({k: room[k] for k in keys if room[k] > 0})
             continue
-        left = total - sum(load[k] for k in keys)
-        while left > 0:
-            open_ = [k for k in keys if room[k] > out.get(k, 0)]
-            if not open_:
-                break
-            pick = min(open_, key=lambda k: (load[k] + out.get(k, 0), oldest[k]))
-            out[pick] = out.get(pick, 0) + 1
+        # at most the batch's worth of slots handed out here, one at a time from a heap of
+        # the keys with room: O(slots × log keys), whatever the number of keys or the total
+        left = min(total - sum(load[k] for k in keys), limit)
+        heap = [(load[k], oldest[k], k) for k in keys if room[k] > 0]
+        heapq.heapify(heap)
+        while left > 0 and heap:
+            busy, since, k = heapq.heappop(heap)
+            out[k] = out.get(k, 0) + 1
             left -= 1
+            if out[k] < room[k]:
+                heapq.heappush(heap, (busy + 1, since, k))
     capped: dict[tuple[str, str], int] = {}
     for k in sorted(out, key=lambda k: oldest[k]):
         n = min(out[k], limit - sum(capped.values()))

@@ -40,3 +40,10 @@ def test_a_paused_queue_gets_nothing_and_an_override_replaces_the_limit():
 def test_the_batch_bound_serves_the_longest_waiting_groups_first():
     groups = [_g("a", 5, 0, 5, "run_8", task="t1"), _g("b", 5, 0, 5, "run_1", task="t2")]
     assert shares(groups, {}, {}, 7) == {("t2", "b"): 5, ("t1", "a"): 2}
+
+
+def test_a_large_total_is_handed_out_a_batch_at_a_time_round_robin():
+    groups = [_g(k, 50, 0, 50, f"run_{i}") for i, k in enumerate("abc")]
+    out = shares(groups, {}, {"t": 100}, 10)
+    assert sum(out.values()) == 10
+    assert sorted(out.values()) == [3, 3, 4] and out[("t", "a")] == 4  # a waited longest
