@@ -12,6 +12,11 @@ COMPLETED, alternately
   the timer's wake step (``BUSTER_TIMER_INTERVAL_SECONDS``, 0.25 s).
 
 Prints the median drain time of each and their ratio.
+
+Then, on the same database, the wake step's pick of ``--groups`` groups' oldest waiting
+runs (one per group, as when many tenants' slots free at once): the one LATERAL statement
+it sends on Postgres against the per-group statements (its SQLite path), alternately, each
+in a transaction rolled back.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=1)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--seconds", type=float, default=0.0)
+    ap.add_argument("--groups", type=int, default=1000)
     args = ap.parse_args()
 
     import psycopg
@@ -103,6 +109,38 @@ def _run(args: argparse.Namespace, url: str, queue: str, key: str) -> None:
               f"(rounds: {', '.join(f'{v:.2f}' for v in values)})")
     ratio = statistics.median(times["timer only"]) / statistics.median(times["hand-on"])
     print(f"  hand-on is {ratio:.1f}× faster than the timer's wake alone")
+    _pick_bench(rt, args.groups, args.rounds)
+
+
+def _pick_bench(rt: object, groups: int, rounds: int) -> None:
+    from runtime.store.slots import _oldest_waiting
+
+    store = rt.store  # type: ignore[attr-defined]
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql(f"""
+            INSERT INTO runs (id, task_identifier, status, queue, created_at, updated_at,
+                              published_at, concurrency_key, concurrency_limit, waiting_for_slot)
+            SELECT 'run_pick_' || lpad(g::text, 8, '0'), 'bench-pick', 'QUEUED', 'q', now(),
+                   now(), now(), 'k' || mod(g, {groups}), 1, true
+            FROM generate_series(1, {groups * 5}) g""")
+        conn.exec_driver_sql("ANALYZE runs")
+    want = {("bench-pick", f"k{i}"): 1 for i in range(groups)}
+    times: dict[str, list[float]] = {"one statement": [], "per group": []}
+    for i in range(rounds * 2):
+        for name in (["one statement", "per group"] if i % 2 == 0
+                     else ["per group", "one statement"]):
+            conn = store.engine.connect()
+            tx = conn.begin()
+            started = time.perf_counter()
+            picked = _oldest_waiting(conn, want, postgres=name == "one statement")
+            times[name].append(time.perf_counter() - started)
+            tx.rollback()
+            conn.close()
+            assert len(picked) == groups, len(picked)
+    one, per = (statistics.median(times[k]) for k in ("one statement", "per group"))
+    print(f"wake step picking the oldest waiting run of {groups} groups (5 waiting each):")
+    print(f"  one statement {one * 1000:7.1f} ms   per group {per * 1000:7.1f} ms   "
+          f"ratio {per / one:.1f}×")
 
 
 def _delete_queue(queue: str) -> None:

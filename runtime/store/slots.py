@@ -198,50 +198,81 @@ def shares(groups: Sequence[Mapping[Any, Any]], held: Mapping[str, Any],
     return capped
 
 
+def _oldest_waiting(conn: Connection, want: Mapping[tuple[str, str], int],
+                    postgres: bool) -> list[tuple[str, str]]:
+    """(id, queue) of each group's ``want`` oldest waiting runs, locked (skipping runs
+    another waker holds). On Postgres one statement whatever the number of groups (a
+    LATERAL index scan per group: 1,000 groups took ~1 s as 1,000 statements); SQLite, the
+    embedded default, asks group by group."""
+    if not want:
+        return []
+    if postgres:
+        groups = json.dumps([{"t": task_id, "k": key, "n": n}
+                             for (task_id, key), n in want.items()])
+        return [tuple(row) for row in conn.execute(_OLDEST_WAITING_PG, {"groups": groups})]
+    r = t.runs.c
+    picked: list[tuple[str, str]] = []
+    for (task_id, key), n in want.items():
+        picked += [tuple(row) for row in conn.execute(
+            select(r.id, r.queue)
+            .where(
+                r.task_identifier == task_id,
+                r.concurrency_key == key,
+                r.waiting_for_slot,
+                r.status == RunStatus.QUEUED,
+            )
+            .order_by(r.id)
+            .limit(n)
+            .with_for_update(skip_locked=True)
+        ).all()]
+    return picked
+
+
+_OLDEST_WAITING_PG = text("""
+SELECT l.id, l.queue
+FROM jsonb_to_recordset(CAST(:groups AS jsonb)) AS g(t text, k text, n int)
+CROSS JOIN LATERAL (
+  SELECT r.id, r.queue FROM runs AS r
+  WHERE r.task_identifier = g.t AND r.concurrency_key = g.k
+    AND r.waiting_for_slot AND r.status = 'QUEUED'
+  ORDER BY r.id LIMIT g.n
+  FOR UPDATE OF r SKIP LOCKED
+) AS l
+""")
+
+
 def _wake(store: Store, groups_query: Select[Any], limit: int,
           publish: Callable[[list[tuple[str, str]]], Any]) -> int:
     r = t.runs.c
     now = utcnow()
-    woken = 0
     with store.engine.begin() as conn:
         groups = conn.execute(groups_query).mappings().all()
         if not any(g["waiting"] for g in groups):
             return 0
         held = controls(conn)
         totals = _totals(conn, {g["task_identifier"] for g in groups})
-        for (task_id, key), free in shares(groups, held, totals, limit).items():
-            rows: Sequence[Any] = conn.execute(
-                select(r.id, r.queue)
-                .where(
-                    r.task_identifier == task_id,
-                    r.concurrency_key == key,
-                    r.waiting_for_slot,
-                    r.status == RunStatus.QUEUED,
-                )
-                .order_by(r.id)
-                .limit(free)
-                .with_for_update(skip_locked=True)
-            ).all()
-            if not rows:
-                continue
-            ids = [row[0] for row in rows]
-            # marked woken before the messages go out, so a worker that takes one at once
-            # finds the row as this step left it (its claim waits for this commit)
+        want = shares(groups, held, totals, limit)
+        picked = _oldest_waiting(conn, want, store.is_postgres)
+        if not picked:
+            return 0
+        ids = [run_id for run_id, _ in picked]
+        # marked woken before the messages go out, so a worker that takes one at once
+        # finds the row as this step left it (its claim waits for this commit)
+        conn.execute(
+            update(t.runs)
+            .where(r.id.in_(ids), r.status == RunStatus.QUEUED, r.waiting_for_slot)
+            .values(
+                waiting_for_slot=False, available_at=now, updated_at=now,
+                # a run whose publish fails is left to publish_due (published_at NULL)
+                published_at=None,
+            )
+        )
+        sent = set(publish(picked) or ())
+        if sent:
             conn.execute(
                 update(t.runs)
-                .where(r.id.in_(ids), r.status == RunStatus.QUEUED, r.waiting_for_slot)
-                .values(
-                    waiting_for_slot=False, available_at=now, updated_at=now,
-                    # a run whose publish fails is left to publish_due (published_at NULL)
-                    published_at=None,
-                )
+                .where(r.id.in_(sent), r.status == RunStatus.QUEUED)
+                .values(published_at=now)
             )
-            sent = set(publish([(row[0], row[1]) for row in rows]) or ())
-            if sent:
-                conn.execute(
-                    update(t.runs)
-                    .where(r.id.in_(sent), r.status == RunStatus.QUEUED)
-                    .values(published_at=now)
-                )
-            woken += len(ids)
+        woken = len(ids)
     return woken
