@@ -103,6 +103,26 @@ def render_metrics(d: Dash) -> str:
         "Age of the oldest due delay or wait the timer loop has not acted on yet.",
         [({}, sql.timer_lag_seconds(store))],
     )
+    holds, waiting_for_slot = sql.queue_holds_and_slot_waits(store)
+    metric(
+        "buster_task_queue_paused",
+        "gauge",
+        "1 for each task whose queue is paused (no new run of it starts).",
+        [({"task": h["task_identifier"]}, 1) for h in holds if h["paused"]],
+    )
+    metric(
+        "buster_task_queue_concurrency_override",
+        "gauge",
+        "A task's concurrency limit (per key) as overridden at runtime.",
+        [({"task": h["task_identifier"]}, h["concurrency_limit"])
+         for h in holds if h["concurrency_limit"] is not None],
+    )
+    metric(
+        "buster_runs_waiting_for_slot",
+        "gauge",
+        "QUEUED runs waiting for a concurrency slot (or for their paused queue), by task.",
+        [({"task": task}, n) for task, n in sorted(waiting_for_slot.items())],
+    )
     online = store.workers_online(d.settings.worker_online_seconds)
     metric(
         "buster_workers_online", "gauge", "Workers with a recent heartbeat.", [({}, len(online))]

@@ -378,6 +378,19 @@ def slot_groups(store: Store, limit: int = 100) -> list[dict[str, Any]]:
     ]
 
 
+def queue_holds_and_slot_waits(store: Store) -> tuple[list[Row], dict[str, int]]:
+    """Ops' holds on task queues, and the runs waiting for a slot per task (the wake
+    step's own count)."""
+    waiting: dict[str, int] = {}
+    with store.autocommit.connect() as conn:
+        holds = list(controls(conn).values())
+        for g in conn.execute(usage(utcnow())).mappings():
+            if g["waiting"]:
+                task = g["task_identifier"]
+                waiting[task] = waiting.get(task, 0) + int(g["waiting"])
+    return holds, waiting
+
+
 def timer_lag_seconds(store: Store) -> float:
     """How late the timer loop is, seen from outside: the oldest due time (delayed run or
     time waitpoint) that nobody has acted on yet. 0 when nothing is overdue."""

@@ -45,6 +45,9 @@ def test_queues_api_pauses_overrides_and_resets(server: Server) -> None:
     assert "The queue of task “t-echo” is paused by api:tests" in page
     slots = html.unescape(browser.get("/queues").text).split('id="slots"', 1)[1]
     assert ">t-echo</a></td><td>—</td><td>paused</td><td>0</td><td>1</td>" in slots
+    metrics = c.get("/metrics").text
+    assert 'buster_task_queue_paused{task="t-echo"} 1' in metrics, metrics
+    assert 'buster_runs_waiting_for_slot{task="t-echo"} 1' in metrics, metrics
     r = c.post("/api/v1/queues/queue_t-echo/pause", json={"action": "resume"})
     assert r.status_code == 200 and r.json()["paused"] is False
     assert wait_final(held.id, timeout=30).status == RunStatus.COMPLETED
@@ -55,6 +58,8 @@ def test_queues_api_pauses_overrides_and_resets(server: Server) -> None:
     conc = r.json()["concurrency"]
     assert (r.json()["concurrencyLimit"], conc["base"], conc["override"]) == (7, 2, 7)
     assert conc["overriddenBy"] == "api:tests" and conc["overriddenAt"]
+    assert 'buster_task_queue_concurrency_override{task="t-limited"} 7' in (
+        c.get("/metrics").text)
     r = c.post("/api/v1/queues/queue_t-limited/concurrency/reset", json={})
     assert r.status_code == 200 and r.json()["concurrencyLimit"] == 2
 

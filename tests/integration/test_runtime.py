@@ -679,18 +679,21 @@ def test_retention_keeps_a_run_whose_on_complete_hook_is_not_sent(env: Any):
     store = get_runtime().store
     hooked, plain = (tasks.trigger("t-echo", {"i": i}).id for i in range(2))
     now = utcnow()
+    # the cutoff also bounds run ids by their creation time: a minute on, so runs made
+    # within this millisecond are in
+    cutoff = now + timedelta(minutes=1)
     r = tb.runs.c
     with store.engine.begin() as conn:  # both ended an hour ago; one hook not yet sent
         conn.execute(update(tb.runs).where(r.id.in_([hooked, plain])).values(
             status=RunStatus.CANCELED, finished_at=now - timedelta(hours=1)))
         conn.execute(update(tb.runs).where(r.id == hooked).values(on_complete_pending=True))
-    assert prune_runs(store, now, now, 10) == 1
+    assert prune_runs(store, cutoff, now, 10) == 1
     with pytest.raises(RunNotFoundError):
         runs.retrieve(plain)
     assert runs.retrieve(hooked).status == RunStatus.CANCELED
     with store.engine.begin() as conn:  # the hook went out
         conn.execute(update(tb.runs).where(r.id == hooked).values(on_complete_pending=False))
-    assert prune_runs(store, now, now, 10) == 1
+    assert prune_runs(store, cutoff, now, 10) == 1
     with pytest.raises(RunNotFoundError):
         runs.retrieve(hooked)
 
