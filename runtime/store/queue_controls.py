@@ -1,7 +1,8 @@
 """Ops' hold on a task's queue: pause it, resume it, override its concurrency limit, reset it.
 
 Trigger.dev gives each task its own queue and lets ops pause one ("no new run starts;
-executing runs finish") or override its ``concurrencyLimit`` until reset. Here a row of
+executing runs finish") or override its ``concurrencyLimit`` (here also its total over
+all concurrency keys) until reset. Here a row of
 ``queue_controls`` exists while a task's queue is paused or overridden, and the claim reads
 it (runtime/store/repository.py ``_claim_sql``): runs of a held task go through the slot
 claim (runtime/store/slots.py), which starts none while paused and counts against the
@@ -41,7 +42,8 @@ def _save(conn: Connection, task_id: str, old: Row | None, values: dict[str, Any
     c = t.queue_controls.c
     merged = {**(dict(old) if old else {}), **values}
     holds = merged.get("paused") or any(
-        merged.get(c) is not None for c in ("concurrency_limit", "total_concurrency_limit")
+        merged.get(name) is not None
+        for name in ("concurrency_limit", "total_concurrency_limit")
     )
     if old is None and holds:
         conn.execute(insert(t.queue_controls).values(task_identifier=task_id, **values))
