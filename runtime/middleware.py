@@ -17,6 +17,7 @@ import dramatiq
 from dramatiq.middleware import Middleware, SkipMessage
 
 from .broker import ACTOR_NAME
+from .durations import utcnow
 from .executor import Executor, Outcome
 from .statuses import RunStatus
 from .task import get_task
@@ -60,9 +61,11 @@ class RunLifecycle(Middleware):
         run = store.claim(run_id, self.executor.owner, lease)
         if run is None:
             row = store.get_run(run_id)
-            # still QUEUED: its task is limited, or ops hold its queue (paused, limit
-            # overridden); either way it may start only into a free slot
-            if row is not None and row["status"] == RunStatus.QUEUED:
+            # still QUEUED and due: its task is limited, or ops hold its queue (paused,
+            # limit overridden); either way it may start only into a free slot. One not
+            # yet due (an early redelivery) is only skipped, as before.
+            if (row is not None and row["status"] == RunStatus.QUEUED
+                    and (row["available_at"] is None or row["available_at"] <= utcnow())):
                 run = self._claim_limited(row, lease)
                 self._local.slot = row["task_identifier"]
                 if run is None:

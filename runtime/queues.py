@@ -129,7 +129,12 @@ def list() -> builtins.list[Queue]:  # noqa: A001 - the public name is queues.li
 
 
 def retrieve(queue: Any) -> Queue:
-    return _queue(queue_controls.describe(get_runtime().store, [_name(queue)])[0])
+    return _described(_name(queue))
+
+
+def _described(name: str) -> Queue:
+    """The queue of a task already resolved by :func:`_name`."""
+    return _queue(queue_controls.describe(get_runtime().store, [name])[0])
 
 
 def _queue(d: dict[str, Any]) -> Queue:
@@ -145,13 +150,13 @@ def pause(queue: Any, *, by: str | None = None) -> Queue:
     (QUEUED, uncharged) and start on resume, oldest first."""
     name = _name(queue)
     queue_controls.set_paused(get_runtime().store, name, True, _by(by))
-    return retrieve(name)
+    return _described(name)
 
 
 def resume(queue: Any, *, by: str | None = None) -> Queue:
     name = _name(queue)
     queue_controls.set_paused(get_runtime().store, name, False, _by(by))
-    return retrieve(name)
+    return _described(name)
 
 
 def override_concurrency_limit(queue: Any, limit: int, *, by: str | None = None) -> Queue:
@@ -161,7 +166,7 @@ def override_concurrency_limit(queue: Any, limit: int, *, by: str | None = None)
     _check_limit(limit)
     name = _name(queue)
     queue_controls.override_limit(get_runtime().store, name, limit, _by(by))
-    return retrieve(name)
+    return _described(name)
 
 
 def override_total_concurrency_limit(queue: Any, total: int, *,
@@ -171,7 +176,7 @@ def override_total_concurrency_limit(queue: Any, total: int, *,
     _check_limit(total)
     name = _name(queue)
     queue_controls.override_total(get_runtime().store, name, total, _by(by))
-    return retrieve(name)
+    return _described(name)
 
 
 def _check_limit(limit: Any) -> None:
@@ -189,7 +194,7 @@ def reset_concurrency_limit(queue: Any) -> Queue:
     unlimited)."""
     name = _name(queue)
     queue_controls.reset_limit(get_runtime().store, name, _base(name))
-    return retrieve(name)
+    return _described(name)
 
 
 class _Queues:

@@ -14,7 +14,7 @@ from runtime import runs as rruns
 from runtime.errors import RunNotFoundError
 from runtime.statuses import CANCELABLE_STATUSES, RunStatus
 from runtime.store import dashboard as sql
-from runtime.store import queue_controls
+from runtime.store import queue_controls, slots
 
 from ..api.runs import LIST_COLUMNS, run_events, sse, time_cursor
 from ..auth import Principal
@@ -160,11 +160,12 @@ def _run_page(d: Dash, run_id: str) -> dict[str, Any] | None:
 
 
 def _total(store: Any, row: Any) -> int | None:
-    """The task's total_concurrency_limit, looked up only for a run waiting for a slot."""
+    """The total over all keys the run's claim checks (ops' override, else the code's),
+    looked up only for a run waiting for a slot."""
     if not row["waiting_for_slot"]:
         return None
-    definition = store.task_definition(row["task_identifier"])
-    return definition["total_concurrency_limit"] if definition is not None else None
+    with store.autocommit.connect() as conn:
+        return slots.totals(conn, [row["task_identifier"]]).get(row["task_identifier"])
 
 
 @page

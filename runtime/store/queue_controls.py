@@ -126,15 +126,15 @@ def describe(store: Store, task_ids: list[str]) -> list[dict[str, Any]]:
     due, backing off or waiting for a slot), paused, and its limit's base and override."""
     r, c = t.runs.c, t.queue_controls.c
     with store.autocommit.connect() as conn:
-        counts: dict[tuple[str, str], int] = {}
-        for status in (RunStatus.EXECUTING, RunStatus.QUEUED):
-            q = (
-                select(r.task_identifier, func.count())
-                .where(r.status == status, r.task_identifier.in_(task_ids))
-                .group_by(r.task_identifier)
+        counts = {
+            (task_id, status): int(n)
+            for task_id, status, n in conn.execute(
+                select(r.task_identifier, r.status, func.count())
+                .where(r.status.in_([RunStatus.EXECUTING, RunStatus.QUEUED]),
+                       r.task_identifier.in_(task_ids))
+                .group_by(r.task_identifier, r.status)
             )
-            for task_id, n in conn.execute(q):
-                counts[(task_id, status)] = int(n)
+        }
         held = {
             row["task_identifier"]: row
             for row in conn.execute(

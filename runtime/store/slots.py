@@ -8,18 +8,21 @@ needs to know about slots, and a worker that dies frees its slot when its lease 
 - **Claim.** The ordinary claim skips limited runs, and every run of a task whose queue
   ops hold (paused, or its limit overridden: runtime/store/queue_controls.py);
   :func:`claim_limited` claims one only while the queue is not paused and fewer runs of
-  its task and key than its limit (the override, else the run's own) are EXECUTING. On
-  Postgres the count and the claim run under a transaction-scoped advisory lock on (task,
-  key), so two workers cannot both take the last slot; SQLite has one writer at a time.
+  its task and key than its limit (the override, else the run's own) are EXECUTING — and,
+  for a task with a total limit, fewer than the total over all its keys. On Postgres the
+  count and the claim run under a transaction-scoped advisory lock on (task, key), or on
+  the task when it has a total, so two workers cannot both take the last slot; SQLite has
+  one writer at a time.
   The claim stamps the run with the limit it started under, so a run of an unlimited task
   started under an override is counted (the slot index holds runs with a limit).
 - **No slot.** The run stays QUEUED with ``waiting_for_slot`` set and its message is
   dropped: it holds no worker thread and no broker message while it waits.
-- **Hand on.** A worker whose limited run leaves EXECUTING publishes its group's oldest
-  waiting run at once (:func:`hand_on`), so a slot does not sit free until the next tick.
+- **Hand on.** A worker whose limited run leaves EXECUTING runs the wake for that task at
+  once (:func:`hand_on`), so a slot does not sit free until the next tick.
 - **Wake.** The timer loop (:func:`wake_waiting`) counts each waiting group's free slots
-  — the limit minus the runs EXECUTING and the runs already on their way to a claim — and
-  publishes that many of its oldest waiting runs. A run that still finds no slot waits
+  — the limit minus the runs EXECUTING and the runs already on their way to a claim, a
+  task's total shared fairly over its keys (:func:`shares`) — and publishes that many of
+  its oldest waiting runs. A run that still finds no slot waits
   again. A waiting run is found from this table, never from a message, so the lost-message
   recovery leaves it alone.
 """
@@ -48,7 +51,7 @@ def controls(conn: Connection) -> dict[str, Any]:
     return {row["task_identifier"]: row for row in rows}
 
 
-def _totals(conn: Connection, task_ids: Iterable[str]) -> dict[str, int | None]:
+def totals(conn: Connection, task_ids: Iterable[str]) -> dict[str, int | None]:
     """Each task's total over all its keys: ops' override, else its code's."""
     td, c = t.task_definitions.c, t.queue_controls.c
     ids = list(task_ids)
@@ -63,8 +66,8 @@ def _totals(conn: Connection, task_ids: Iterable[str]) -> dict[str, int | None]:
 
 
 def claim_limited(store: Store, run: Mapping[str, Any], owner: str, lease_seconds: float) -> Any:
-    """Claim ``run`` (a row of a limited task) if one of its slots is free; otherwise mark it
-    waiting for one. The claimed row, or None."""
+    """Claim ``run`` (a row of a limited task, or of one whose queue ops hold) if one of its
+    slots is free; otherwise mark it waiting for one. The claimed row, or None."""
     now = utcnow()
     r = t.runs.c
     params = {"rid": run["id"], "owner": owner, "now": now,
@@ -73,7 +76,7 @@ def claim_limited(store: Store, run: Mapping[str, Any], owner: str, lease_second
         if store.is_postgres:
             # a task with a total limit shares it over its keys: its claims take turns per
             # task, others per (task, key)
-            total = _totals(conn, [run["task_identifier"]]).get(run["task_identifier"])
+            total = totals(conn, [run["task_identifier"]]).get(run["task_identifier"])
             parts = [run["task_identifier"]]
             if total is None:
                 parts.append(run["concurrency_key"] or "")
@@ -166,15 +169,16 @@ def shares(groups: Sequence[Mapping[Any, Any]], held: Mapping[str, Any],
     room: dict[tuple[str, str], int] = {}
     load: dict[tuple[str, str], int] = {}
     oldest: dict[tuple[str, str], str] = {}
+    by_task: dict[str, list[tuple[str, str]]] = {}
     for g in groups:
         k = (g["task_identifier"], g["concurrency_key"] or "")
         cap = effective_limit(g, held.get(k[0]))
         busy = int(g["executing"]) + int(g["coming"])
         room[k] = min(int(g["waiting"]), int(g["waiting"]) if cap is None else cap - busy)
         load[k], oldest[k] = busy, str(g["oldest"] or "")
+        by_task.setdefault(k[0], []).append(k)
     out: dict[tuple[str, str], int] = {}
-    for task_id in dict.fromkeys(k[0] for k in room):
-        keys = [k for k in room if k[0] == task_id]
+    for task_id, keys in by_task.items():
         total = totals.get(task_id)
         if total is None:
             out.update({k: room[k] for k in keys if room[k] > 0})
@@ -191,10 +195,12 @@ def shares(groups: Sequence[Mapping[Any, Any]], held: Mapping[str, Any],
             if out[k] < room[k]:
                 heapq.heappush(heap, (busy + 1, since, k))
     capped: dict[tuple[str, str], int] = {}
+    budget = limit
     for k in sorted(out, key=lambda k: oldest[k]):
-        n = min(out[k], limit - sum(capped.values()))
-        if n > 0:
-            capped[k] = n
+        if budget <= 0:
+            break
+        capped[k] = min(out[k], budget)
+        budget -= capped[k]
     return capped
 
 
@@ -250,8 +256,8 @@ def _wake(store: Store, groups_query: Select[Any], limit: int,
         if not any(g["waiting"] for g in groups):
             return 0
         held = controls(conn)
-        totals = _totals(conn, {g["task_identifier"] for g in groups})
-        want = shares(groups, held, totals, limit)
+        want = shares(groups, held, totals(conn, {g["task_identifier"] for g in groups}),
+                      limit)
         picked = _oldest_waiting(conn, want, store.is_postgres)
         if not picked:
             return 0
