@@ -31,6 +31,7 @@ import pymysql.cursors
 from pymysql.constants import ER, FIELD_TYPE
 
 from connectors._mysql_catalog import (
+    COLUMNS_FLAT_JSON_SQL,
     COLUMNS_JSON_SQL,
     COLUMNS_SQL,
     KEYS_JSON_SQL,
@@ -43,6 +44,7 @@ from connectors._mysql_catalog import (
     TableKey,
     attach_columns,
     build_catalog_tables,
+    columns_from_flat_json,
     columns_from_json,
     columns_from_rows,
     json_rows,
@@ -288,7 +290,9 @@ class MySQLConnector(Connector):
     ) -> dict[TableKey, list[Column]]:
         params = [wanted, *share]
         if self._json_catalog():
-            columns = columns_from_json(_rows(conn, COLUMNS_JSON_SQL, params))
+            columns = columns_from_flat_json(_rows(conn, COLUMNS_FLAT_JSON_SQL, params))
+            if columns is None:
+                columns = columns_from_json(_rows(conn, COLUMNS_JSON_SQL, params))
             if columns is not None:
                 return columns
         return columns_from_rows(_rows(conn, COLUMNS_SQL, params), mariadb=self._mariadb)

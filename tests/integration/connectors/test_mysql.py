@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import ssl
 import threading
 import time
@@ -21,9 +22,11 @@ from connectors import (
     connect,
 )
 from connectors._mysql_catalog import (
+    COLUMNS_FLAT_JSON_SQL,
     COLUMNS_JSON_SQL,
     KEYS_JSON_SQL,
     TABLES_JSON_SQL,
+    columns_from_flat_json,
     columns_from_json,
     json_rows,
 )
@@ -148,11 +151,18 @@ def test_introspect_json_columns_match_row_columns(
     db = awkward_mysql_credentials["database"]
     with connect(awkward_mysql_credentials) as conn:
         assert isinstance(conn, mysql_module.MySQLConnector)
-        by_json = conn.introspect()
+        by_json = conn.introspect()  # one document per share
         assert conn._mariadb and conn._version >= mysql_module._JSON_CATALOG_SINCE
+        # A share's document refused: the share is read again, one document per table.
+        by_table: list[Any] = []
+        monkeypatch.setattr(mysql_module, "columns_from_flat_json", lambda rows: None)
+        monkeypatch.setattr(mysql_module, "columns_from_json",
+                            lambda rows: by_table.append(columns_from_json(rows)) or by_table[-1])
+        by_table_json = conn.introspect()
+        assert len(by_table) == len(mysql_module.COLUMN_SHARES) and None not in by_table
         monkeypatch.setattr(mysql_module, "_JSON_CATALOG_SINCE", (999,))  # row path
         by_rows = conn.introspect()
-    assert _tables(by_json) == _tables(by_rows)
+    assert _tables(by_json) == _tables(by_table_json) == _tables(by_rows)
     assert {t.name for t in by_json.tables} == {
         'we"ird`tbl ü', "p", "c", "sv", "customers", "orders", "order_lines", "shipments",
         "big_orders"}
@@ -186,6 +196,12 @@ def test_introspect_json_columns_match_row_columns(
         assert by_doc is not None and len(by_doc) == len(by_json.tables) + 1
         assert by_doc[(db, 'we"ird`tbl ü')] == weird.columns
         assert by_doc == {**halves[0], **halves[1]}
+        # The one document per share holds the same columns, table by table.
+        for share, half in zip(mysql_module.COLUMN_SHARES, halves, strict=True):
+            cur.execute(COLUMNS_FLAT_JSON_SQL, [[db], *share])
+            assert columns_from_flat_json(list(cur.fetchall())) == half
+        cur.execute(COLUMNS_FLAT_JSON_SQL, [[db], 1, [0]])
+        assert columns_from_flat_json(list(cur.fetchall())) == by_doc
         key_columns = sum(len(t.primary_key) + sum(len(fk.columns) for fk in t.foreign_keys)
                           for t in by_json.tables)
         for sql, expected in ((TABLES_JSON_SQL, len(by_json.tables)),
@@ -201,6 +217,27 @@ def test_introspect_json_columns_match_row_columns(
     assert columns_from_json([(db, "p", 2, one)]) is None
     assert columns_from_json([(db, "p", 1, one)]) == {(db, "p"): [
         Column(name="a", data_type="int(11)", position=1)]}
+    # A share's one document: empty; not built (NULL); short of a column; the columns not
+    # table by table in ordinal order; tables and names that do not pair up.
+    def flat(count: int, names: list[Any], positions: list[int]) -> Any:
+        columns = [{"name": f"c{i}", "data_type": "int", "position": p}
+                   for i, p in enumerate(positions)]
+        return columns_from_flat_json([(count, json.dumps(names), json.dumps(columns))])
+
+    assert columns_from_flat_json([(0, None, None)]) == {}
+    assert columns_from_flat_json([(1, None, None)]) is None
+    assert columns_from_flat_json([(1, '[["d", "p"]]', '[{"name": "a"')]) is None
+    two = flat(3, [["d", "p"], ["d", "q"]], [1, 2, 1])
+    assert two is not None and [[c.name for c in v] for v in two.values()] == [
+        ["c0", "c1"], ["c2"]] and list(two) == [("d", "p"), ("d", "q")]
+    assert flat(4, [["d", "p"], ["d", "q"]], [1, 2, 1]) is None  # a column skipped
+    assert flat(3, [["d", "p"], ["d", "q"]], [1, 1, 3]) is None  # a gap
+    assert flat(3, [["d", "p"]], [1, 3, 2]) is None  # out of order
+    assert flat(3, [["d", "p"]], [2, 1, 2]) is None  # before the first table
+    assert flat(3, [["d", "p"]], [1, 2, 1]) is None  # a table without a name
+    assert flat(2, [["d", "p"], ["d", "q"]], [1, 2]) is None  # a name without columns
+    assert flat(2, [["d", "p"], ["d", "p"]], [1, 1]) is None  # the same table twice
+    assert flat(1, ["p"], [1]) is None  # a name that is not (schema, table)
     # The one-document TABLES and KEYS: empty, not built (NULL), short or malformed.
     assert json_rows([(0, None)]) == []
     assert json_rows([(2, '[["a"], ["b"]]')]) == [["a"], ["b"]]
@@ -211,6 +248,40 @@ def test_introspect_json_columns_match_row_columns(
     assert sorted((fk.name, fk.columns, fk.referenced_columns)
                   for fk in by_json.table(db, "c").foreign_keys) == [
         ("c_ibfk_1", ["z"], ["id"]), ("fk c", ["y", "x"], ["b", "a"])]
+
+
+def test_introspect_share_over_max_allowed_packet_is_read_by_table(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A share's one document longer than max_allowed_packet comes back as NULL: the share is
+    # read again, one document per table. 4 KiB here (the server's global, read by each new
+    # connection). Twelve tables with a 900-byte column comment: whichever way the tables
+    # hash, one share's document is over 5 KiB, and no table's is over 1 KiB.
+    with throwaway_mysql_database("bj_it_mypk") as db:
+        with mysql_admin(db) as admin, admin.cursor() as cur:
+            for i in range(12):
+                cur.execute(f"CREATE TABLE w{i} (id int PRIMARY KEY COMMENT %s, v int)",
+                            ["x" * 900])
+            cur.execute("SELECT @@GLOBAL.max_allowed_packet")
+            (packet,) = cur.fetchone()
+        credentials = {"type": "mysql", "host": MYSQL_HOST, "port": MYSQL_PORT,
+                       "database": db, "user": MYSQL_ADMIN_USER}
+        with connect(credentials) as conn:
+            expected = conn.introspect()
+        flat: list[Any] = []
+        monkeypatch.setattr(
+            mysql_module, "columns_from_flat_json",
+            lambda rows: flat.append(columns_from_flat_json(rows)) or flat[-1])
+        with mysql_admin() as admin, admin.cursor() as cur:
+            cur.execute("SET GLOBAL max_allowed_packet = 4096")
+            try:
+                with connect(credentials) as conn:
+                    limited = conn.introspect()
+            finally:
+                cur.execute("SET GLOBAL max_allowed_packet = %s", [packet])
+    assert len(flat) == len(mysql_module.COLUMN_SHARES) and None in flat
+    assert _tables(limited) == _tables(expected)
+    assert limited.table(db, "w11").column("id").comment == "x" * 900
 
 
 @pytest.mark.parametrize("allowed", [1, 2])
