@@ -17,6 +17,12 @@ Then, on the same database, the wake step's pick of ``--groups`` groups' oldest 
 runs (one per group, as when many tenants' slots free at once): the one LATERAL statement
 it sends on Postgres against the per-group statements (its SQLite path), alternately, each
 in a transaction rolled back.
+
+Last, with ``--waiting`` runs waiting for a slot of one task (a paused queue, or a limited
+task with a backlog) beside the pick's 1,000 small groups: what the wake step reads each
+tick (every task) and each hand-on (one task) to count the groups' slots,
+``wake_groups()`` (the busy-slot index; a task with many runs waiting probed group by
+group) against ``usage()``'s one GROUP BY over every waiting run, alternately.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -43,6 +50,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--seconds", type=float, default=0.0)
     ap.add_argument("--groups", type=int, default=1000)
+    ap.add_argument("--waiting", type=int, default=100_000)
     args = ap.parse_args()
 
     import psycopg
@@ -110,20 +118,17 @@ def _run(args: argparse.Namespace, url: str, queue: str, key: str) -> None:
     ratio = statistics.median(times["timer only"]) / statistics.median(times["hand-on"])
     print(f"  hand-on is {ratio:.1f}× faster than the timer's wake alone")
     _pick_bench(rt, args.groups, args.rounds)
+    _count_bench(rt, args.waiting, args.rounds)
 
 
 def _pick_bench(rt: object, groups: int, rounds: int) -> None:
     from runtime.store.slots import _oldest_waiting
 
     store = rt.store  # type: ignore[attr-defined]
-    with store.engine.begin() as conn:
-        conn.exec_driver_sql(f"""
-            INSERT INTO runs (id, task_identifier, status, queue, created_at, updated_at,
-                              published_at, concurrency_key, concurrency_limit, waiting_for_slot)
-            SELECT 'run_pick_' || lpad(g::text, 8, '0'), 'bench-pick', 'QUEUED', 'q', now(),
-                   now(), now(), 'k' || mod(g, {groups}), 1, true
-            FROM generate_series(1, {groups * 5}) g""")
-        conn.exec_driver_sql("ANALYZE runs")
+    _insert_runs(store, f"""
+        SELECT 'run_pick_' || lpad(g::text, 8, '0'), 'bench-pick', 'QUEUED',
+               'k' || mod(g, {groups}), 1, true
+        FROM generate_series(1, {groups * 5}) g""")
     want = {("bench-pick", f"k{i}"): 1 for i in range(groups)}
     times: dict[str, list[float]] = {"one statement": [], "per group": []}
     for i in range(rounds * 2):
@@ -141,6 +146,53 @@ def _pick_bench(rt: object, groups: int, rounds: int) -> None:
     print(f"wake step picking the oldest waiting run of {groups} groups (5 waiting each):")
     print(f"  one statement {one * 1000:7.1f} ms   per group {per * 1000:7.1f} ms   "
           f"ratio {per / one:.1f}×")
+
+
+def _count_bench(rt: object, waiting: int, rounds: int) -> None:
+    from sqlalchemy import text
+
+    from runtime.durations import utcnow
+    from runtime.store.slots import usage, wake_groups
+
+    store = rt.store  # type: ignore[attr-defined]
+    _insert_runs(store, f"""
+        SELECT 'run_cnt_' || lpad(g::text, 9, '0'), 'bench-backlog', 'QUEUED', '', 5, true
+        FROM generate_series(1, {waiting}) g
+        UNION ALL
+        SELECT 'run_cnx_' || lpad(g::text, 9, '0'), 'bench-backlog', 'EXECUTING', '', 5, false
+        FROM generate_series(1, 5) g""")
+    one_task = usage(utcnow()).where(text("task_identifier = 'bench-backlog'"))
+    ways = {
+        "wake_groups": lambda conn: wake_groups(conn, True, None, 1000),
+        "GROUP BY": lambda conn: conn.execute(usage(utcnow())).all(),
+        "hand-on's wake_groups": lambda conn: wake_groups(conn, True, "bench-backlog", 1000),
+        "hand-on's GROUP BY": lambda conn: conn.execute(one_task).all(),
+    }
+    times: dict[str, list[float]] = {k: [] for k in ways}
+    for i in range(max(rounds, 3) * 3):
+        for name in (list(ways) if i % 2 == 0 else list(reversed(ways))):
+            with store.engine.connect() as conn:
+                started = time.perf_counter()
+                ways[name](conn)
+                times[name].append(time.perf_counter() - started)
+    new, old, one_new, one_old = (statistics.median(times[k]) * 1000 for k in ways)
+    print(f"wake step counting slot groups with {waiting:,} runs of one task waiting, beside "
+          f"the pick's 1,000 groups:")
+    print(f"  every task: wake_groups {new:7.1f} ms   GROUP BY {old:7.1f} ms   "
+          f"ratio {old / new:.1f}×")
+    print(f"  that task (a hand-on): wake_groups {one_new:7.1f} ms   GROUP BY {one_old:7.1f} ms"
+          f"   ratio {one_old / one_new:.1f}×")
+
+
+def _insert_runs(store: Any, select_sql: str) -> None:
+    """Runs straight into the table: ``select_sql`` yields (id, task, status, key, limit,
+    waiting_for_slot)."""
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql(f"""
+            INSERT INTO runs (id, task_identifier, status, concurrency_key, concurrency_limit,
+                              waiting_for_slot, queue, created_at, updated_at, published_at)
+            SELECT s.*, 'q', now(), now(), now() FROM ({select_sql}) AS s""")
+        conn.exec_driver_sql("ANALYZE runs")
 
 
 def _delete_queue(queue: str) -> None:

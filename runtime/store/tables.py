@@ -233,6 +233,17 @@ Index(
     runs.c.waiting_for_slot,
     **_where("concurrency_limit IS NOT NULL AND status IN ('EXECUTING', 'QUEUED')"),
 )
+# the limited runs holding a slot or on their way to a claim, without the waiting backlog
+# (which can be 100,000s of runs of a paused or busy task): the wake step counts every
+# group's from here each tick, and a task's total over its keys is a range of it
+Index(
+    "ix_runs_busy_slots",
+    runs.c.task_identifier,
+    runs.c.status,
+    runs.c.concurrency_key,
+    **_where("concurrency_limit IS NOT NULL AND (status = 'EXECUTING' "
+             "OR (status = 'QUEUED' AND NOT waiting_for_slot))"),
+)
 Index(
     "ix_runs_slot_waiting",
     runs.c.task_identifier,

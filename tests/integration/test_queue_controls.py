@@ -219,3 +219,85 @@ def test_a_total_override_caps_an_unlimited_task_over_its_keys(env: Any, worker:
     assert 2 < _most_at_once(lines) <= 3, lines
     q = queues.reset_concurrency_limit("t-limited-total")
     assert (q.total_override, q.total_concurrency_limit, q.overridden_by) == (None, 2, None)
+
+
+@pytest.mark.parametrize("way", ["counted", "probed", "probed, then counted"])
+def test_the_wake_step_counts_slot_groups_without_the_waiting_backlog(
+    env: Any, way: str, monkeypatch: pytest.MonkeyPatch
+):
+    # wake_groups() (what each timer tick and each hand-on reads): on Postgres from the
+    # busy-slot index, and each task's waiting runs counted in one pass or, for a task with
+    # many, probed group by group (unless it has too many groups); waiting counted up to
+    # the cap. Each way must tell the wake step what usage()'s one GROUP BY does.
+    from datetime import timedelta
+
+    from sqlalchemy import insert
+
+    from runtime import get_runtime
+    from runtime.durations import utcnow
+    from runtime.store import slots
+    from runtime.store import tables as tb
+    from runtime.store.slots import usage, wake_groups
+
+    probes: list[str] = []
+    if way != "counted":  # every task has "many" runs waiting
+        monkeypatch.setattr(slots, "PROBE_ABOVE", 0)
+    if way == "probed, then counted":  # ... and too many groups
+        monkeypatch.setattr(slots, "PROBE_GROUPS_AT_MOST", 0)
+
+    store = get_runtime().store
+    now = utcnow()
+    rows: list[dict[str, Any]] = []
+
+    def add(task: str, key: str, limit: int | None, status: str, n: int,
+            waiting: bool = False, later: bool = False) -> None:
+        for _ in range(n):
+            rows.append({
+                "id": f"run_wg{len(rows):04d}", "task_identifier": task, "status": status,
+                "queue": "q", "created_at": now, "updated_at": now, "published_at": now,
+                "concurrency_key": key, "concurrency_limit": limit, "waiting_for_slot": waiting,
+                "available_at": now + timedelta(hours=1) if later else None})
+
+    add("wg-a", "", 2, "EXECUTING", 2)
+    add("wg-a", "", 2, "QUEUED", 1)  # on its way to a claim: its slot is spoken for
+    add("wg-a", "", 2, "QUEUED", 1, later=True)  # not due: not on its way yet
+    add("wg-a", "", 2, "QUEUED", 5, waiting=True)
+    add("wg-a", "x", 2, "EXECUTING", 1)  # no run waiting, but it counts in a.total
+    add("wg-b", "", None, "QUEUED", 3, waiting=True)  # an unlimited task ops hold
+    add("wg-c", "", 1, "EXECUTING", 1)  # nothing waiting: nothing to wake
+    add("wg-d", "k", 3, "QUEUED", 4, waiting=True)
+    add("wg-d", "k", 3, "COMPLETED", 2)
+    with store.engine.begin() as conn:
+        conn.execute(insert(tb.runs), rows)
+        if store.is_postgres:  # which statements ran
+            from sqlalchemy import event
+
+            @event.listens_for(conn, "before_cursor_execute")
+            def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+                probes.append("probe" if "concurrency_key > g.k" in statement
+                              else "pass" if "min(id) AS oldest" in statement else "")
+        got = {(g["task_identifier"], g["concurrency_key"]): g
+               for g in wake_groups(conn, store.is_postgres, None, 4)}
+        of_a = wake_groups(conn, store.is_postgres, "wg-a", 4)
+        exact = {(g["task_identifier"], g["concurrency_key"]): dict(g)
+                 for g in conn.execute(usage(utcnow())).mappings()}
+    if store.is_postgres:  # tasks wg-a, wg-b and wg-d have runs waiting, twice over
+        assert [p for p in probes if p] == {
+            "counted": ["pass", "pass"],
+            "probed": ["probe"] * 4,
+            "probed, then counted": ["probe"] * 3 + ["pass", "probe", "pass"],
+        }[way]
+    fields = ("concurrency_limit", "executing", "coming", "waiting", "oldest")
+    assert {k: tuple(g[f] for f in fields) for k, g in got.items()} == {
+        ("wg-a", ""): (2, 2, 1, 4, "run_wg0004"),  # 5 waiting, counted up to 4
+        ("wg-a", "x"): (2, 1, 0, 0, None),
+        ("wg-b", ""): (None, 0, 0, 3, "run_wg0010"),
+        ("wg-d", "k"): (3, 0, 0, 4, "run_wg0014"),
+    }
+    assert {(g["task_identifier"], g["concurrency_key"]) for g in of_a} == {
+        ("wg-a", ""), ("wg-a", "x")}
+    # the same as the exact count, but for the cap and the task with nothing waiting
+    assert exact.pop(("wg-c", ""))["waiting"] == 0
+    assert exact[("wg-a", "")]["waiting"] == 5
+    assert {k: {**g, "waiting": min(int(g["waiting"]), 4)} for k, g in exact.items()} == {
+        k: {f: g[f] for f in exact[k]} for k, g in got.items()}
