@@ -63,6 +63,8 @@ class Run:
     concurrency_key: str | None = None
     #: QUEUED and waiting for one of those slots to free
     waiting_for_slot: bool = False
+    #: the key of the debounced trigger that made it (runtime/debounce.py)
+    debounce_key: str | None = None
 
     @property
     def is_completed(self) -> bool:
@@ -150,6 +152,7 @@ def from_row(row: Any, attempts: Sequence[Any] = (), *, with_payload: bool = Tru
         waiting_on=row["waiting_on"],
         concurrency_key=row["concurrency_key"],
         waiting_for_slot=bool(row["waiting_for_slot"]),
+        debounce_key=row.get("debounce_key"),
         attempts=[
             Attempt(
                 a["number"],

@@ -38,6 +38,7 @@ _KNOWN_OPTIONS = {
     "concurrency_key",
     "priority",
     "version",
+    "debounce",
 }
 
 log = logging.getLogger("buster.trigger")
@@ -113,6 +114,11 @@ def _check_options(options: dict[str, Any]) -> None:
         raise InvalidTriggerOptionsError(
             f"unknown trigger option(s): {', '.join(sorted(unknown))}; "
             f"allowed: {', '.join(sorted(_KNOWN_OPTIONS))}"
+        )
+    if options.get("debounce") is not None:  # trigger() takes it off before build_row
+        raise InvalidTriggerOptionsError(
+            "debounce applies to trigger() only, not to batch triggers, trigger_and_wait "
+            "or replays"
         )
     for name, why in NOT_ENFORCED_OPTIONS.items():
         if options.get(name) is not None:
@@ -337,6 +343,10 @@ def trigger_task(task: Task[Any] | str, payload: Any = None, **options: Any) -> 
     rt = get_runtime()
     task_obj = task if isinstance(task, Task) else None
     task_id = task.id if isinstance(task, Task) else task
+    if options.get("debounce") is not None:
+        from .debounce import trigger_debounced
+
+        return trigger_debounced(rt, task_id, payload, options, task_obj)
     row = build_row(rt, task_id, payload, options, task_obj)
     return insert_and_publish(rt, [row])[0]
 

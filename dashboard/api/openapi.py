@@ -86,12 +86,20 @@ _OPTIONS = _obj(
         "concurrencyKey": _STR,
     }
 )
+# a single trigger's (batch items ignore it)
+_TRIGGER_OPTIONS = _obj({
+    **_OPTIONS["properties"],
+    "debounce": _obj({"key": _STR, "delay": _STR,
+                      "mode": {"type": "string", "enum": ["leading", "trailing"]},
+                      "maxDelay": _STR}, ["key", "delay"]),
+})
 
 SCHEMAS: dict[str, Any] = {
     "Object": {"type": "object"},
     "Error": _obj({"error": _STR}, ["error"]),
     "TriggerRequest": _obj(
-        {"payload": {"description": "SuperJSON string, text or JSON"}, "options": _OPTIONS}
+        {"payload": {"description": "SuperJSON string, text or JSON"},
+         "options": _TRIGGER_OPTIONS}
     ),
     "TriggerResponse": _obj({"id": _STR, "isCached": _BOOL}, ["id"]),
     "CreateBatchRequest": _obj(

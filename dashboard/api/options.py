@@ -1,7 +1,8 @@
 """Trigger options on the wire (camelCase, as the SDK sends them) → the runtime's
-``tasks.trigger`` options. Options the runtime has no equivalent for (region, debounce,
-named concurrency limits, deployment pinning) are accepted and ignored, as unknown headers
-are: a backend's existing calls keep working."""
+``tasks.trigger`` options. Options the runtime has no equivalent for (region, named
+concurrency limits, deployment pinning) are accepted and ignored, as unknown headers are: a
+backend's existing calls keep working. ``debounce`` is taken by the single trigger and, as
+before, ignored on batch items (the runtime debounces ``trigger()`` only)."""
 
 from __future__ import annotations
 
@@ -30,6 +31,15 @@ class _Queue(BaseModel):
     name: str
 
 
+class _Debounce(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    key: str
+    delay: str | int | float
+    mode: str = "leading"
+    maxDelay: str | int | float | None = None  # noqa: N815
+
+
 class WireOptions(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
@@ -48,6 +58,7 @@ class WireOptions(BaseModel):
     machine: str | None = None
     priority: float | None = None
     lockToVersion: str | None = None  # noqa: N815
+    debounce: _Debounce | None = None
 
 
 def parse_options(raw: Any) -> WireOptions:
@@ -85,6 +96,17 @@ def runtime_options(o: WireOptions) -> dict[str, Any]:
             out[ours] = value
     if o.idempotencyKey:
         out["idempotency_key"] = wire_key(o.idempotencyKey, o.idempotencyKeyOptions)
+    return out
+
+
+def runtime_debounce(o: WireOptions) -> dict[str, Any] | None:
+    """The single trigger's ``debounce`` in the runtime's shape (checked by it)."""
+    if o.debounce is None:
+        return None
+    out: dict[str, Any] = {"key": o.debounce.key, "delay": o.debounce.delay,
+                           "mode": o.debounce.mode}
+    if o.debounce.maxDelay is not None:
+        out["max_delay"] = o.debounce.maxDelay
     return out
 
 

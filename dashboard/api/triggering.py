@@ -24,6 +24,7 @@ from .options import (
     apply_request_key,
     decode_payload,
     parse_options,
+    runtime_debounce,
     runtime_options,
     wire_key,
 )
@@ -67,12 +68,30 @@ def _known_here(d: Dash, task_id: str) -> bool:
     return _known_fresh(task_id) and definition_cached(d.rt, task_id)
 
 
+def _trigger_debounced(d: Dash, task_id: str, body: dict[str, Any]) -> Any:
+    """A debounced trigger: starts a DELAYED run or pushes the one its key names
+    (runtime/debounce.py), one transaction of its own, outside the group-committed
+    inserts. A retried request pushes the same run again: the same answer."""
+    from runtime.debounce import trigger_debounced
+
+    require_task(d, task_id)
+    wire = parse_options(body.get("options"))
+    payload = decode_payload(body, wire.payloadType)
+    options = {**runtime_options(wire), "debounce": runtime_debounce(wire)}
+    return trigger_debounced(d.rt, task_id, payload, options, None)
+
+
 @endpoint
 async def trigger_task(request: Request, d: Dash, who: Principal) -> Reply:
     """Trigger a run of a task by id (``tasks.trigger``)."""
     task_id = unquote(request.path_params["task_id"])
     body = object_body(await json_body(request))
     key = request.headers.get(REQUEST_KEY_HEADER)
+    options = body.get("options")
+    if isinstance(options, dict) and options.get("debounce") is not None:
+        handle = await run_in_threadpool(_trigger_debounced, d, task_id, body)
+        return Reply({"id": handle.id, "isCached": bool(handle.is_cached)}, 200,
+                     [f"read:runs:{handle.id}", f"write:inputStreams:{handle.id}"])
     if _known_here(d, task_id):  # CPU only: no thread hop
         row, by_request = _trigger_row(d, task_id, body, key)
     else:

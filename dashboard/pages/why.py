@@ -47,6 +47,12 @@ def run_state_note(
     if status == RunStatus.DELAYED:
         due = _aware(run.get("delay_until")) or _aware(run.get("available_at"))
         when = f" until {_at(due)}" if due else ""
+        if run.get("debounce_key"):
+            cap = _aware(run.get("debounce_until"))
+            bound = f", but not past {_at(cap)}" if cap else ""
+            return (f"Debounced{when}: each trigger of “{run['task_identifier']}” with key "
+                    f"“{run['debounce_key']}” pushes the start later{bound}; then it queues "
+                    f"on “{queue}”.")
         return f"Delayed{when} by its trigger; then it queues on “{queue}”."
     if status == RunStatus.QUEUED:
         return _queued(run, queue, now, hold, total)

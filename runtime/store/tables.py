@@ -161,6 +161,10 @@ runs = Table(
     Column("concurrency_key", String(256)),
     Column("concurrency_limit", Integer),
     Column("waiting_for_slot", Boolean, nullable=False, server_default=text("false")),
+    # debounce (runtime/store/debounce.py): the trigger's key while the run is DELAYED
+    # (further triggers with it push the start), and the latest start max_delay allows
+    Column("debounce_key", String(512)),
+    Column("debounce_until", UTCDateTime),
 )
 # partial: most runs have no key, and a full index would take an entry on every status update
 Index(
@@ -251,6 +255,16 @@ Index(
     runs.c.id,
     # a run that leaves QUEUED (claimed, canceled, expired) drops out by itself
     **_where("waiting_for_slot AND status = 'QUEUED'"),
+)
+
+# one DELAYED run per (task, debounce key): a promoted run leaves it, and the next
+# trigger with the key starts a new run
+Index(
+    "ix_runs_debounce",
+    runs.c.task_identifier,
+    runs.c.debounce_key,
+    unique=True,
+    **_where("debounce_key IS NOT NULL AND status = 'DELAYED'"),
 )
 
 Index(

@@ -51,6 +51,16 @@ def test_delayed_run_gives_its_delay():
     )
 
 
+def test_debounced_run_says_triggers_push_it():
+    run = _run(RunStatus.DELAYED, delay_until=NOW + timedelta(seconds=5),
+               debounce_key="doc-7", debounce_until=NOW + timedelta(minutes=1))
+    assert run_state_note(run, [], NOW) == (
+        "Debounced until 2026-11-27 12:00:05 UTC: each trigger of “report” with key “doc-7” "
+        "pushes the start later, but not past 2026-11-27 12:01:00 UTC; then it queues on "
+        "“default”."
+    )
+
+
 def test_waiting_run_names_its_pending_waitpoint():
     done = {"id": "wp_old", "kind": "DATETIME", "status": "COMPLETED", "due_at": NOW}
     batch = {"id": "wp_batch", "kind": "BATCH", "status": "PENDING", "total": 5, "done": 2,
