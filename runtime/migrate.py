@@ -33,6 +33,11 @@ def upgrade(engine: Engine, revision: str = "heads") -> None:
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, revision)
             conn.commit()
+        except BaseException:
+            # a failed step leaves the transaction aborted: the unlock below would fail
+            # with "current transaction is aborted" and hide the step's own error
+            conn.rollback()
+            raise
         finally:
             if engine.dialect.name == "postgresql":
                 conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _LOCK_KEY})
