@@ -69,20 +69,39 @@ async def pause_queue(request: Request, d: Dash, who: Principal) -> Reply:
     return Reply(queue_object(q))
 
 
+def _limit(body: dict[str, Any], field: str) -> int | None:
+    limit = body.get(field)
+    if limit is None:
+        return None
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 0 <= limit <= 100_000:
+        raise ApiError(422, f"Invalid request body: {field} must be an integer "
+                       "from 0 to 100000")
+    return limit
+
+
 @endpoint
 async def override_concurrency(request: Request, d: Dash, who: Principal) -> Reply:
+    """Trigger.dev's ``concurrencyLimit`` override, and ours of the task's total over all
+    its concurrency keys, ``totalConcurrencyLimit`` (either or both)."""
     from runtime import queues
 
     body = await _body(request)
     param = _queue_param(request, body.get("type"))
-    limit = body.get("concurrencyLimit")
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 0 <= limit <= 100_000:
-        raise ApiError(422, "Invalid request body: concurrencyLimit must be an integer "
-                       "from 0 to 100000")
-    q = await run_in_threadpool(
-        lambda: queues.override_concurrency_limit(param, limit, by=_by(who))
-    )
-    return Reply(queue_object(q))
+    limit = _limit(body, "concurrencyLimit")
+    total = _limit(body, "totalConcurrencyLimit")
+    if limit is None and total is None:
+        raise ApiError(422, "Invalid request body: concurrencyLimit (or "
+                       "totalConcurrencyLimit) must be an integer from 0 to 100000")
+
+    def apply() -> Any:
+        q = None
+        if limit is not None:
+            q = queues.override_concurrency_limit(param, limit, by=_by(who))
+        if total is not None:
+            q = queues.override_total_concurrency_limit(param, total, by=_by(who))
+        return q
+
+    return Reply(queue_object(await run_in_threadpool(apply)))
 
 
 @endpoint

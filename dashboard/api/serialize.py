@@ -124,7 +124,8 @@ def run_object(row: Any, *, parent: Any = None, root: Any = None, children: Any 
 
 def queue_object(q: Any) -> dict[str, Any]:
     """A task queue as Trigger.dev's QueueItem; ``concurrencyLimit`` null means unlimited
-    (there is no environment limit here)."""
+    (there is no environment limit here). ``totalConcurrency`` is ours: the cap over all the
+    task's concurrency keys (``total_concurrency_limit``), from code and ops' override."""
     return {
         "id": q.id,
         "name": q.name,
@@ -139,6 +140,11 @@ def queue_object(q: Any) -> dict[str, Any]:
             "override": q.override,
             "overriddenAt": iso(q.overridden_at),
             "overriddenBy": q.overridden_by,
+        },
+        "totalConcurrency": {
+            "current": q.total_concurrency_limit,
+            "base": q.total,
+            "override": q.total_override,
         },
     }
 

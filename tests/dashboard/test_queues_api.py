@@ -60,14 +60,30 @@ def test_queues_api_pauses_overrides_and_resets(server: Server) -> None:
     assert conc["overriddenBy"] == "api:tests" and conc["overriddenAt"]
     assert 'buster_task_queue_concurrency_override{task="t-limited"} 7' in (
         c.get("/metrics").text)
+    # ours: the total over all the task's keys, alone or with the per-key limit
+    r = c.post("/api/v1/queues/queue_t-limited/concurrency/override",
+               json={"totalConcurrencyLimit": 3})
+    assert r.status_code == 200, r.text
+    assert r.json()["totalConcurrency"] == {"current": 3, "base": None, "override": 3}
+    assert r.json()["concurrencyLimit"] == 7  # the per-key override stays
+    assert queues.retrieve("t-limited").total_override == 3
+    r = c.post("/api/v1/queues/t-limited/concurrency/override",
+               json={"type": "task", "concurrencyLimit": 4, "totalConcurrencyLimit": 5})
+    assert r.status_code == 200, r.text
+    assert (r.json()["concurrencyLimit"], r.json()["totalConcurrency"]["current"]) == (4, 5)
     r = c.post("/api/v1/queues/queue_t-limited/concurrency/reset", json={})
     assert r.status_code == 200 and r.json()["concurrencyLimit"] == 2
+    assert r.json()["totalConcurrency"] == {"current": None, "base": None, "override": None}
 
     # bad input: a clear 4xx, and nothing changed
     for path, body, status in [
         ("/api/v1/queues/queue_t-limited/concurrency/override", {"concurrencyLimit": -1}, 422),
         ("/api/v1/queues/queue_t-limited/concurrency/override", {"concurrencyLimit": "3"}, 422),
         ("/api/v1/queues/queue_t-limited/concurrency/override", {}, 422),
+        ("/api/v1/queues/queue_t-limited/concurrency/override",
+         {"totalConcurrencyLimit": 100_001}, 422),
+        ("/api/v1/queues/queue_t-limited/concurrency/override",
+         {"concurrencyLimit": 3, "totalConcurrencyLimit": "all"}, 422),
         ("/api/v1/queues/queue_t-limited/pause", {"action": "stop"}, 400),
         ("/api/v1/queues/queue_no-such-task/pause", {"action": "pause"}, 404),
         ("/api/v1/queues/no-such-task/pause", {"type": "task", "action": "pause"}, 404),
@@ -78,7 +94,7 @@ def test_queues_api_pauses_overrides_and_resets(server: Server) -> None:
         assert r.status_code == status, (path, body, r.status_code, r.text)
         assert "error" in r.json()
     q = queues.retrieve("t-limited")
-    assert (q.paused, q.override) == (False, None)
+    assert (q.paused, q.override, q.total_override) == (False, None, None)
     assert server.client(key=None).get("/api/v1/queues").status_code == 401
     doc = c.get("/api/openapi.json").json()
     assert "/api/v1/queues/{queue}/concurrency/override" in doc["paths"]
