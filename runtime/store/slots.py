@@ -196,7 +196,9 @@ _NO_JIT_PG = text("SET LOCAL jit = off")
 
 #: a task with more runs waiting than this has its groups probed one by one ...
 PROBE_ABOVE = 1_000
-#: ... unless it has more groups than this: then one pass over its waiting runs is cheaper
+#: ... if its first PROBE_ABOVE of them (in key order) span at most this many keys ...
+PROBE_KEYS_SEEN_AT_MOST = 8
+#: ... and it has no more groups than this: else one pass over its waiting runs is cheaper
 PROBE_GROUPS_AT_MOST = 64
 
 
@@ -207,21 +209,21 @@ def _waiting_groups_pg(conn: Connection, task_id: str | None,
 
     Counting a group's runs costs ~0.25 us a run in the index, probing it ~25 us: a pass
     suits many small groups (tenants' keys), probes a few large ones (a paused queue). So
-    each task's waiting runs are counted up to PROBE_ABOVE first (~0.3 ms at most); a task
-    over that is probed group by group, and if it turns out to have more than
-    PROBE_GROUPS_AT_MOST groups, counted in one pass after all (~2 ms of probes lost)."""
-    tasks: list[tuple[str, int]]
-    if task_id is None:
-        tasks = [(row[0], int(row[1]))
-                 for row in conn.execute(_WAITING_TASKS_PG, {"above": PROBE_ABOVE + 1})]
-    else:
-        n = conn.execute(_WAITING_OF_TASK_PG, {"task": task_id,
-                                               "above": PROBE_ABOVE + 1}).scalar()
-        tasks = [(task_id, int(n))] if n else []
-    counted = [task for task, n in tasks if n <= PROBE_ABOVE]
+    each task's first PROBE_ABOVE waiting runs are counted, with their keys, first (~0.3 ms
+    at most); a task with more, whose first ones span few keys, is probed group by group,
+    and if it turns out to have more than PROBE_GROUPS_AT_MOST groups, counted in one pass
+    after all (~2 ms of probes lost)."""
+    params = {"above": PROBE_ABOVE + 1, "task": task_id}
+    tasks = [(str(row[0]), int(row[1]), int(row[2])) for row in conn.execute(
+        _WAITING_TASKS_PG if task_id is None else _WAITING_OF_TASK_PG, params)
+        if row[1]]
+    # a task whose first runs in the index already span many keys has many groups: one pass
+    probe = {task for task, n, keys in tasks
+             if n > PROBE_ABOVE and keys <= PROBE_KEYS_SEEN_AT_MOST}
+    counted = [task for task, _, _ in tasks if task not in probe]
     out: list[Any] = []  # rows: (task, key, oldest, its limit, waiting)
-    for task, n in tasks:
-        if n > PROBE_ABOVE:
+    for task, _, _ in tasks:
+        if task in probe:
             probed = conn.execute(_WAITING_GROUPS_OF_TASK_PG, {
                 "task": task, "cap": cap, "groups": PROBE_GROUPS_AT_MOST + 1,
             }).all()
@@ -248,17 +250,18 @@ WITH RECURSIVE tk(t) AS (
           ORDER BY r.task_identifier LIMIT 1)
   FROM tk WHERE tk.t IS NOT NULL
 )
-SELECT tk.t, (SELECT count(*) FROM (
-         SELECT 1 FROM runs AS w
-         WHERE w.waiting_for_slot AND w.status = 'QUEUED' AND w.task_identifier = tk.t
-         ORDER BY w.task_identifier, w.concurrency_key, w.id LIMIT :above) AS c)
-FROM tk WHERE tk.t IS NOT NULL
+SELECT tk.t, c.n, c.keys FROM tk CROSS JOIN LATERAL (
+  SELECT count(*) AS n, count(DISTINCT w.concurrency_key) AS keys FROM (
+    SELECT concurrency_key FROM runs
+    WHERE waiting_for_slot AND status = 'QUEUED' AND task_identifier = tk.t
+    ORDER BY task_identifier, concurrency_key, id LIMIT :above) AS w) AS c
+WHERE tk.t IS NOT NULL
 """)
 _WAITING_OF_TASK_PG = text("""
-SELECT count(*) FROM (
-  SELECT 1 FROM runs
+SELECT :task, count(*), count(DISTINCT w.concurrency_key) FROM (
+  SELECT concurrency_key FROM runs
   WHERE waiting_for_slot AND status = 'QUEUED' AND task_identifier = :task
-  ORDER BY task_identifier, concurrency_key, id LIMIT :above) AS c
+  ORDER BY task_identifier, concurrency_key, id LIMIT :above) AS w
 """)
 
 # One task's groups with runs waiting, at most :groups of them, skipping from one key to

@@ -221,14 +221,15 @@ def test_a_total_override_caps_an_unlimited_task_over_its_keys(env: Any, worker:
     assert (q.total_override, q.total_concurrency_limit, q.overridden_by) == (None, 2, None)
 
 
-@pytest.mark.parametrize("way", ["counted", "probed", "probed, then counted"])
+@pytest.mark.parametrize("way", ["counted", "probed", "probed, then counted",
+                                 "many keys seen: counted"])
 def test_the_wake_step_counts_slot_groups_without_the_waiting_backlog(
     env: Any, way: str, monkeypatch: pytest.MonkeyPatch
 ):
     # wake_groups() (what each timer tick and each hand-on reads): on Postgres from the
     # busy-slot index, and each task's waiting runs counted in one pass or, for a task with
-    # many, probed group by group (unless it has too many groups); waiting counted up to
-    # the cap. Each way must tell the wake step what usage()'s one GROUP BY does.
+    # many in few keys, probed group by group (unless it has too many groups); waiting
+    # counted up to the cap. Each way must tell the wake step what usage()'s GROUP BY does.
     from datetime import timedelta
 
     from sqlalchemy import insert
@@ -244,6 +245,8 @@ def test_the_wake_step_counts_slot_groups_without_the_waiting_backlog(
         monkeypatch.setattr(slots, "PROBE_ABOVE", 0)
     if way == "probed, then counted":  # ... and too many groups
         monkeypatch.setattr(slots, "PROBE_GROUPS_AT_MOST", 0)
+    if way == "many keys seen: counted":  # ... but their first runs span "many" keys
+        monkeypatch.setattr(slots, "PROBE_KEYS_SEEN_AT_MOST", 0)
 
     store = get_runtime().store
     now = utcnow()
@@ -286,6 +289,7 @@ def test_the_wake_step_counts_slot_groups_without_the_waiting_backlog(
             "counted": ["pass", "pass"],
             "probed": ["probe"] * 4,
             "probed, then counted": ["probe"] * 3 + ["pass", "probe", "pass"],
+            "many keys seen: counted": ["pass", "pass"],
         }[way]
     fields = ("concurrency_limit", "executing", "coming", "waiting", "oldest")
     assert {k: tuple(g[f] for f in fields) for k, g in got.items()} == {
