@@ -19,6 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
+
 from .bootstrap import Runtime
 from .durations import parse_duration, utcnow
 from .errors import InvalidTriggerOptionsError
@@ -105,7 +107,14 @@ def trigger_debounced(rt: Runtime, task_id: str, payload: Any, options: dict[str
     row["debounce_until"] = (
         now + timedelta(seconds=spec.max_delay_s) if spec.max_delay_s is not None else None
     )
-    run_id, _ = debounce_run(rt.store, row, spec.trailing)
+    try:
+        run_id, _ = debounce_run(rt.store, row, spec.trailing)
+    except IntegrityError:
+        # a simultaneous trigger took the idempotency key between the check and the insert
+        held = _idempotent_hit(rt, row) if row["idempotency_key"] is not None else None
+        if held is None:
+            raise
+        return held
     return RunHandle(run_id, task_id)
 
 

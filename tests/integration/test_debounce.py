@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+import tests.tasks  # noqa: F401 - registers t-echo and t-traced (DELAYED, not PENDING_VERSION)
 from runtime import RunStatus, runs, tasks
 from runtime.errors import InvalidTriggerOptionsError
 from tests.helpers import wait_final
@@ -93,6 +94,28 @@ def test_an_idempotency_key_wins_over_debounce(env: Any):
     assert runs.retrieve(a.id).payload == {"n": 1}  # the cached answer pushed nothing
     c = tasks.trigger("t-echo", {"n": 3}, debounce={"key": "d", "delay": "1h"})
     assert c.id == a.id and not c.is_cached
+
+
+def test_an_idempotency_key_taken_at_the_same_moment_returns_its_run(
+    env: Any, monkeypatch: pytest.MonkeyPatch
+):
+    # the key is taken between the check and the insert (simulated: the check misses it
+    # once): the insert meets the key's unique index, and the run holding it is returned
+    from runtime import debounce
+
+    holder = tasks.trigger("t-echo", {"n": 1}, idempotency_key="raced", delay="1h")
+    real = debounce._idempotent_hit
+    calls: list[str] = []
+
+    def late(rt: Any, row: Any) -> Any:
+        calls.append(row["id"])
+        return None if len(calls) == 1 else real(rt, row)
+
+    monkeypatch.setattr(debounce, "_idempotent_hit", late)
+    got = tasks.trigger("t-echo", {"n": 2}, idempotency_key="raced",
+                        debounce={"key": "raced", "delay": "1h"})
+    assert got.id == holder.id and got.is_cached and len(calls) == 2
+    assert len(runs.list(task="t-echo")) == 1
 
 
 def test_simultaneous_first_triggers_make_one_run(env: Any):
