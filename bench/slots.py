@@ -28,19 +28,16 @@ group) against ``usage()``'s one GROUP BY over every waiting run, alternately.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-PG_ADMIN = os.environ.get("BUSTER_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test")
-AMQP = os.environ.get("BUSTER_BENCH_AMQP", "amqp://guest:guest@127.0.0.1:5672/%2F")
+from bench.scratch import AMQP, scratch  # noqa: E402
 
 
 def main() -> None:
@@ -53,21 +50,10 @@ def main() -> None:
     ap.add_argument("--waiting", type=int, default=100_000)
     args = ap.parse_args()
 
-    import psycopg
     from cryptography.fernet import Fernet
 
-    db = f"bench_slots_{uuid.uuid4().hex[:8]}"
-    queue = f"bench-slots-{uuid.uuid4().hex[:6]}"
-    admin = psycopg.connect(PG_ADMIN, autocommit=True)
-    admin.execute(f'CREATE DATABASE "{db}"')
-    try:
-        _run(args, PG_ADMIN.rsplit("/", 1)[0] + "/" + db, queue, Fernet.generate_key().decode())
-    finally:
-        from runtime import bootstrap
-
-        bootstrap.reset()
-        admin.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
-        _delete_queue(queue)
+    with scratch("bench_slots") as (url, queue):
+        _run(args, url, queue, Fernet.generate_key().decode())
 
 
 def _run(args: argparse.Namespace, url: str, queue: str, key: str) -> None:
@@ -193,18 +179,6 @@ def _insert_runs(store: Any, select_sql: str) -> None:
                               waiting_for_slot, queue, created_at, updated_at, published_at)
             SELECT s.*, 'q', now(), now(), now() FROM ({select_sql}) AS s""")
         conn.exec_driver_sql("ANALYZE runs")
-
-
-def _delete_queue(queue: str) -> None:
-    import pika
-
-    conn = pika.BlockingConnection(pika.URLParameters(AMQP))
-    try:
-        ch = conn.channel()
-        for name in (queue, f"{queue}.DQ", f"{queue}.XQ"):
-            ch.queue_delete(queue=name)
-    finally:
-        conn.close()
 
 
 if __name__ == "__main__":

@@ -19,14 +19,12 @@ import os
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-PG_ADMIN = os.environ.get("BUSTER_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test")
-AMQP = os.environ.get("BUSTER_BENCH_AMQP", "amqp://guest:guest@127.0.0.1:5672/%2F")
+from bench.scratch import AMQP, scratch  # noqa: E402
 
 
 def pct(values: list[float], p: float) -> float:
@@ -42,14 +40,13 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=4)
     args = ap.parse_args()
 
-    import psycopg
+    with scratch("bench_waits") as (url, queue):
+        _run(args, url, queue)
+
+
+def _run(args: argparse.Namespace, url: str, queue: str) -> None:
     from cryptography.fernet import Fernet
 
-    db = f"bench_waits_{uuid.uuid4().hex[:8]}"
-    queue = f"bench-waits-{uuid.uuid4().hex[:6]}"
-    admin = psycopg.connect(PG_ADMIN, autocommit=True)
-    admin.execute(f'CREATE DATABASE "{db}"')
-    url = PG_ADMIN.rsplit("/", 1)[0] + "/" + db
     env = {k: v for k, v in os.environ.items() if not k.startswith("BUSTER_")}
     settings = {
         "DATABASE_URL": url,
@@ -131,15 +128,6 @@ def main() -> None:
     finally:
         worker.terminate()
         worker.wait(30)
-        runtime.bootstrap.reset()
-        admin.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
-        import pika
-
-        conn = pika.BlockingConnection(pika.URLParameters(AMQP))
-        ch = conn.channel()
-        for suffix in ("", ".DQ", ".XQ"):
-            ch.queue_delete(queue + suffix)
-        conn.close()
 
 
 def _wait(pred, timeout: float) -> None:  # type: ignore[no-untyped-def]

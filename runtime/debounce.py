@@ -119,16 +119,9 @@ def trigger_debounced(rt: Runtime, task_id: str, payload: Any, options: dict[str
 
 
 def _idempotent_hit(rt: Runtime, row: dict[str, Any]) -> Any:
-    """The run that already holds the trigger's idempotency key (a cached handle), or None;
-    a key whose TTL passed is released first."""
-    from .trigger import RunHandle
+    """The run that already holds the trigger's idempotency key (a cached handle), or None."""
+    from .trigger import cached_holder
 
-    key = row["idempotency_key"]
-    old = rt.store.find_by_idempotency_keys(row["task_identifier"], [key]).get(key)
-    if old is None:
-        return None
-    expires = old["idempotency_key_expires_at"]
-    if expires is None or expires > utcnow():
-        return RunHandle(old["id"], row["task_identifier"], is_cached=True)
-    rt.store.release_idempotency_key(old["id"], key)
-    return None
+    key, task_id = row["idempotency_key"], row["task_identifier"]
+    return cached_holder(rt, task_id, key,
+                         rt.store.find_by_idempotency_keys(task_id, [key]).get(key))

@@ -284,6 +284,18 @@ def build_row(
     return row
 
 
+def cached_holder(rt: Runtime, task_id: str, key: str, holder: Any) -> RunHandle | None:
+    """The run holding idempotency ``key`` (``holder``, its row, or None) as a cached
+    handle while the key is valid; a key whose TTL passed is released, and None returned."""
+    if holder is None:
+        return None
+    expires = holder["idempotency_key_expires_at"]
+    if expires is None or expires > utcnow():
+        return RunHandle(holder["id"], task_id, is_cached=True)
+    rt.store.release_idempotency_key(holder["id"], key)
+    return None
+
+
 def insert_and_publish(
     rt: Runtime, rows: list[dict[str, Any]], *, defer_marks: bool = False
 ) -> list[RunHandle]:
@@ -306,14 +318,11 @@ def insert_and_publish(
                 task_id, [r["idempotency_key"] for r in group]
             )
             for r in group:
-                old = existing.get(r["idempotency_key"])
-                exp = old["idempotency_key_expires_at"] if old is not None else None
-                if old is not None and (exp is None or exp > utcnow()):
-                    handles[r["id"]] = RunHandle(old["id"], task_id, is_cached=True)
-                elif old is not None:
-                    rt.store.release_idempotency_key(old["id"], r["idempotency_key"])
-                    retry_rows.append(r)
-                else:  # the holder released it meanwhile
+                held = cached_holder(rt, task_id, r["idempotency_key"],
+                                     existing.get(r["idempotency_key"]))
+                if held is not None:
+                    handles[r["id"]] = held
+                else:  # the key was released (expired, or by its holder meanwhile)
                     retry_rows.append(r)
         new = rt.store.insert_runs(retry_rows) if retry_rows else set()
         inserted |= new

@@ -47,21 +47,18 @@ def debounce_run(store: Store, row: dict[str, Any], trailing: bool) -> tuple[str
                 .with_for_update()
             ).first()
             if found is None:
-                inserted = conn.execute(
+                first = (
                     store._insert(t.runs)
                     .on_conflict_do_nothing(
                         index_elements=["task_identifier", "debounce_key"],
                         index_where=(r.debounce_key.is_not(None))
                         & (r.status == RunStatus.DELAYED),
                     )
-                    .returning(r.id),
-                    row,
-                ).first()
-                if inserted is None:  # another trigger inserted it first: push that one
-                    continue
-                if row.get("tags"):
-                    conn.execute(insert(t.run_tags),
-                                 [{"tag": tag, "run_id": row["id"]} for tag in row["tags"]])
+                    .returning(r.id)
+                )
+                tags = [{"tag": tag, "run_id": row["id"]} for tag in row.get("tags") or []]
+                if not store._insert_runs_on(conn, first, [row], tags):
+                    continue  # another trigger inserted it first: push that one
                 return row["id"], True
             run_id, until, ttl = found
             start = row["available_at"]
@@ -72,7 +69,7 @@ def debounce_run(store: Store, row: dict[str, Any], trailing: bool) -> tuple[str
                 # the TTL counts from the (new) start, as for any delayed run
                 "expires_at": start + timedelta(seconds=ttl) if ttl else None,
             }
-            if trailing:
+            if trailing:  # the run's tags too: its row's copy and the run_tags rows
                 values.update({name: row[name] for name in TRAILING_COLUMNS})
                 conn.execute(delete(t.run_tags).where(t.run_tags.c.run_id == run_id))
                 if row.get("tags"):

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
+from collections.abc import Iterator
 
 import psycopg
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import Engine
 
 from runtime.migrate import _LOCK_KEY, upgrade
 from runtime.store.engine import build_engine
@@ -16,21 +19,32 @@ from runtime.store.tables import metadata
 pytestmark = pytest.mark.integration
 
 
-def test_migrations_build_the_declared_schema_on_postgres(pg_url: str):
+@contextlib.contextmanager
+def _scratch_schema(pg_url: str) -> Iterator[Engine]:
+    """An engine on a schema of its own, dropped afterwards."""
     schema = f"m_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(pg_url, autocommit=True) as conn:
         conn.execute(f"CREATE SCHEMA {schema}")
     engine = build_engine(f"{pg_url}?options=-csearch_path%3D{schema}")
     try:
-        upgrade(engine)
-        upgrade(engine)  # a second run is a no-op
-        with engine.connect() as conn:
-            ctx = MigrationContext.configure(conn, opts={"compare_type": True})
-            assert compare_metadata(ctx, metadata) == []
+        yield engine
     finally:
         engine.dispose()
         with psycopg.connect(pg_url, autocommit=True) as conn:
             conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+def _assert_declared_schema(engine: Engine) -> None:
+    with engine.connect() as conn:
+        ctx = MigrationContext.configure(conn, opts={"compare_type": True})
+        assert compare_metadata(ctx, metadata) == []
+
+
+def test_migrations_build_the_declared_schema_on_postgres(pg_url: str):
+    with _scratch_schema(pg_url) as engine:
+        upgrade(engine)
+        upgrade(engine)  # a second run is a no-op
+        _assert_declared_schema(engine)
 
 
 def test_a_failed_migration_reports_its_own_error_and_frees_the_lock(pg_url: str):
@@ -39,11 +53,7 @@ def test_a_failed_migration_reports_its_own_error_and_frees_the_lock(pg_url: str
     # the advisory lock is released, so the next upgrade runs rather than waits forever
     import sqlalchemy as sa
 
-    schema = f"m_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(pg_url, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
-    engine = build_engine(f"{pg_url}?options=-csearch_path%3D{schema}")
-    try:
+    with _scratch_schema(pg_url) as engine:
         upgrade(engine, "runtime_0006")
         with engine.begin() as conn:
             conn.execute(sa.text("CREATE INDEX ix_runs_debounce ON runs (id)"))
@@ -56,10 +66,4 @@ def test_a_failed_migration_reports_its_own_error_and_frees_the_lock(pg_url: str
         with engine.begin() as conn:
             conn.execute(sa.text("DROP INDEX ix_runs_debounce"))
         upgrade(engine)
-        with engine.connect() as conn:
-            ctx = MigrationContext.configure(conn, opts={"compare_type": True})
-            assert compare_metadata(ctx, metadata) == []
-    finally:
-        engine.dispose()
-        with psycopg.connect(pg_url, autocommit=True) as conn:
-            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+        _assert_declared_schema(engine)
