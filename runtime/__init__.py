@@ -1,6 +1,6 @@
 """buster-jobs runtime: Trigger.dev v4's task SDK in Python, on Dramatiq, RabbitMQ and Postgres.
 
-    from runtime import task, tasks, runs, queues, wait, logger, metadata
+    from runtime import task, tasks, runs, queues, wait, logger, metadata, run_locals
 
 Nothing connects at import time: the first trigger, or a worker's boot, builds the runtime
 from ``BUSTER_*`` settings (``runtime.configure`` chooses explicitly).
@@ -16,6 +16,7 @@ from .metadata import metadata
 from .queues import Queue, queues
 from .result import Result
 from .retry import RetryOptions
+from .run_locals import LocalKey, run_locals
 from .runs import Run, runs
 from .schedules import schedules
 from .statuses import RunStatus
@@ -33,11 +34,13 @@ __all__ = [
     "configure",
     "get_runtime",
     "idempotency_keys",
+    "LocalKey",
     "logger",
     "metadata",
     "Queue",
     "queues",
     "runs",
+    "run_locals",
     "schedules",
     "schema_task",
     "task",

@@ -61,6 +61,7 @@ class RunContext:
     metadata_dirty: bool = False  # changed since the last periodic flush
     metadata_touched: bool = False  # changed during this attempt (the final write has it)
     logs: list[dict[str, Any]] = field(default_factory=list)
+    locals: dict[int, Any] = field(default_factory=dict)  # run_locals, this execution only
     lock: threading.Lock = field(default_factory=threading.Lock)
     # replay cursor: records of earlier executions, and the position of the next call
     steps: list[Any] | None = None

@@ -132,9 +132,11 @@ class MaxDurationExceeded(RunInterrupt):
 class Suspend(RunInterrupt):
     """Raised by a long wait: the attempt stops here and resumes by replay."""
 
-    def __init__(self, waitpoint_id: str):
+    def __init__(self, waitpoint_id: str, wait: dict[str, Any] | None = None):
         super().__init__(waitpoint_id)
         self.waitpoint_id = waitpoint_id
+        #: what the run waits for, as ``on_wait`` hooks receive it
+        self.wait = {"waitpoint_id": waitpoint_id, **(wait or {})}
 
 
 class WorkerShutdown(RunInterrupt):

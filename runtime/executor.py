@@ -35,9 +35,11 @@ from .errors import (
     Suspend,
     WorkerShutdown,
 )
+from .hooks import ErrorDecision, HookKind, hooks_for, next_retry, parse_decision
 from .retry import backoff_ms
 from .statuses import RunStatus
 from .task import Task, get_task
+from .waits import last_wait
 
 log = logging.getLogger("buster.executor")
 
@@ -79,7 +81,8 @@ def serialize_error(exc: BaseException, code: str | None = None) -> dict[str, An
 
 def call_hook(fn: Any, **available: Any) -> Any:
     """Call a hook with the arguments it names (``payload``, ``ctx``, ``output``, ``error``,
-    ``result``), or positionally as (payload, ctx) when it names others."""
+    ``result``, ``wait``, ``next``...), or positionally in the order given here (payload,
+    ctx, then the hook's own) when it names others."""
     try:
         params = inspect.signature(fn).parameters
     except (TypeError, ValueError):
@@ -89,8 +92,50 @@ def call_hook(fn: Any, **available: Any) -> Any:
     names = [n for n, p in params.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
     if names and all(n in available for n in names):
         return fn(**{n: available[n] for n in names})
-    positional = [available.get("payload"), available.get("ctx")]
-    return fn(*positional[: max(1, min(2, len(names)))])
+    positional = list(available.values())
+    return fn(*positional[: max(1, min(len(positional), len(names)))])
+
+
+def run_middleware(chain: list[Any], payload: Any, ctx: Any, body: Any) -> Any:
+    """``body()`` inside each middleware of ``chain`` (the first outermost); returns what
+    ``body`` returned. A middleware must call ``next()`` exactly once; what it returns is
+    ignored. An error of ``body`` is raised even if a middleware swallowed it."""
+    done: list[Any] = []  # body's result, or the exception it raised
+    failed: list[BaseException] = []
+
+    def call(i: int) -> None:
+        if i == len(chain):
+            try:
+                done.append(body())
+            except BaseException as exc:
+                failed.append(exc)
+                raise
+            return
+        calls = 0
+
+        def next_() -> Any:
+            nonlocal calls
+            calls += 1
+            if calls > 1:
+                raise RuntimeError(f"middleware {_name(chain[i])} called next() twice")
+            call(i + 1)
+            return done[0]
+
+        call_hook(chain[i], payload=payload, ctx=ctx, next=next_)
+        if calls == 0 and not failed:
+            raise RuntimeError(
+                f"middleware {_name(chain[i])} returned without calling next(): the task "
+                "did not run"
+            )
+
+    call(0)
+    if failed:
+        raise failed[0]
+    return done[0]
+
+
+def _name(fn: Any) -> str:
+    return str(getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or fn)
 
 
 class Executor:
@@ -198,7 +243,8 @@ class Executor:
     def run_detached_on_complete(self, run_id: str) -> None:
         run = self.store.get_run(run_id)
         task = get_task(run["task_identifier"]) if run is not None else None
-        if run is None or task is None or task.on_complete is None:
+        on_complete = hooks_for("on_complete", task) if task is not None else []
+        if run is None or task is None or not on_complete:
             return
         try:
             payload = secrets.decode(run["payload"], self.runtime.encryption_key)
@@ -206,16 +252,17 @@ class Executor:
         except Exception:  # the hook still learns the outcome, with the raw payload
             payload = run["payload"]
         result = {"ok": False, "status": run["status"], "output": None, "error": run["error"]}
-        try:
-            call_hook(
-                task.on_complete, payload=payload, ctx=self._task_context(run, task), result=result
-            )
-        except Exception:
-            log.exception(
-                "on_complete hook of run %s failed",
-                run_id,
-                extra={"run_id": run_id, "action": "hook_failed"},
-            )
+        ctx = self._task_context(run, task)
+        for hook in on_complete:
+            try:
+                call_hook(hook, payload=payload, ctx=ctx, result=result)
+            except Exception:
+                log.exception(
+                    "on_complete hook %s of run %s failed",
+                    _name(hook),
+                    run_id,
+                    extra={"run_id": run_id, "action": "hook_failed"},
+                )
 
     # ------------------------------------------------------------------ one attempt
     def execute(self, run: Any) -> Outcome:
@@ -261,9 +308,12 @@ class Executor:
                 payload = task.parse_payload(
                     secrets.decode(run["payload"], self.runtime.encryption_key)
                 )
-                if rc.attempt == 1 and not rc.resumed and task.on_start:
-                    call_hook(task.on_start, payload=payload, ctx=rc.ctx)
-                output = task.call(payload, rc.ctx)
+                output = run_middleware(
+                    hooks_for("middleware", task),
+                    payload,
+                    rc.ctx,
+                    lambda: self._start_and_call(rc, task, payload),
+                )
             finally:
                 with rc.lock:
                     rc.armed = False  # type: ignore[attr-defined]
@@ -273,8 +323,10 @@ class Executor:
             # on_success and before the statement that ends the attempt
             check_json_size(output, "output", self.settings.max_output_bytes)
         except Suspend as s:
+            self._notify(rc, "on_wait", payload, wait=s.wait)
             return Outcome(RunStatus.WAITING, waiting_on=s.waitpoint_id)
         except RunCanceled:
+            self._notify(rc, "on_cancel", payload)
             return self._final(
                 rc,
                 payload,
@@ -300,6 +352,23 @@ class Executor:
         outcome = self._final(rc, payload, RunStatus.COMPLETED, output=output)
         return outcome
 
+    def _start_and_call(self, rc: RunContext, task: Task[Any], payload: Any) -> Any:
+        """Inside the middleware: the start hooks of this execution, then the task. An
+        error of a start hook fails the attempt, as the task's own would."""
+        if rc.resumed:
+            hooks = hooks_for("on_resume", task)
+            if hooks:
+                wait = last_wait(rc)
+                for hook in hooks:
+                    call_hook(hook, payload=payload, ctx=rc.ctx, wait=wait)
+        else:
+            if rc.attempt == 1:
+                for hook in hooks_for("on_start", task):
+                    call_hook(hook, payload=payload, ctx=rc.ctx)
+            for hook in hooks_for("on_start_attempt", task):
+                call_hook(hook, payload=payload, ctx=rc.ctx)
+        return task.call(payload, rc.ctx)
+
     def _failed(self, rc: RunContext, task: Task[Any], payload: Any, exc: BaseException) -> Outcome:
         error = serialize_error(exc)
         self.log_line(
@@ -309,17 +378,69 @@ class Executor:
             {"error_type": error["type"]},
         )
         self._cleanup(rc, task, payload)
+        if isinstance(exc, NON_RETRYABLE):
+            return self._final(rc, payload, RunStatus.FAILED, error=error)
         policy = rc.run["retry"] or {}
         max_attempts = rc.run["max_attempts"] or policy.get("max_attempts", 1)
-        if not isinstance(exc, NON_RETRYABLE) and rc.attempt < max_attempts:
-            delay = backoff_ms(policy, rc.attempt) if policy else 0
+        now = utcnow()
+        delay = backoff_ms(policy, rc.attempt) if policy else 0.0
+        default_at = now + timedelta(milliseconds=delay) if rc.attempt < max_attempts else None
+        try:
+            decision = self._catch_error(rc, task, payload, exc, policy, default_at)
+        except Exception as hook_exc:  # Trigger.dev: HANDLE_ERROR_ERROR, the run CRASHED
+            crashed = serialize_error(hook_exc, code="HANDLE_ERROR_ERROR")
+            crashed["message"] = diagnostic_text(
+                f"catch_error failed: {crashed['message']} (handling: {error['message']})"
+            )
+            return self._final(rc, payload, RunStatus.CRASHED, error=crashed)
+        if decision is not None and decision.error is not None:
+            error = serialize_error(decision.error)
+        retry_at = next_retry(decision, policy, rc.attempt, max_attempts, now, default_at)
+        if retry_at is not None:
             return Outcome(
-                RunStatus.QUEUED,
-                error=error,
-                attempt_status="FAILED",
-                retry_at=utcnow() + timedelta(milliseconds=delay),
+                RunStatus.QUEUED, error=error, attempt_status="FAILED", retry_at=retry_at
             )
         return self._final(rc, payload, RunStatus.FAILED, error=error)
+
+    def _catch_error(
+        self,
+        rc: RunContext,
+        task: Task[Any],
+        payload: Any,
+        exc: BaseException,
+        policy: dict[str, Any],
+        default_at: Any,
+    ) -> ErrorDecision | None:
+        """The task's ``catch_error``, then the global ones, until one answers."""
+        catchers = hooks_for("catch_error", task)
+        if task.catch_error is not None:  # the task's own speaks first
+            catchers = [catchers.pop(), *catchers]
+        for catcher in catchers:
+            answer = call_hook(
+                catcher,
+                payload=payload,
+                ctx=rc.ctx,
+                error=exc,
+                retry_at=default_at,
+                retry_delay_ms=(
+                    None if default_at is None
+                    else (default_at - utcnow()).total_seconds() * 1000
+                ),
+                retry=dict(policy),
+            )
+            decision = parse_decision(answer, policy)
+            if decision is not None:
+                return decision
+        return None
+
+    def _notify(self, rc: RunContext, kind: HookKind, payload: Any, **extra: Any) -> None:
+        """Hooks that report (on_wait, on_cancel): an error is logged on the run and
+        changes nothing."""
+        for hook in hooks_for(kind, rc.task):
+            try:
+                call_hook(hook, payload=payload, ctx=rc.ctx, **extra)
+            except Exception as exc:
+                self.log_line(rc, "error", f"{kind} hook {_name(hook)} failed: {exc}", {})
 
     def _final(
         self,
@@ -332,31 +453,22 @@ class Executor:
     ) -> Outcome:
         task = rc.task
         hooks: list[Any] = []
-        if status == RunStatus.COMPLETED and task.on_success:
-            hooks.append((task.on_success, {"output": output}))
-        if status == RunStatus.FAILED and task.on_failure:
-            hooks.append((task.on_failure, {"error": error}))
-        if task.on_complete:
-            hooks.append(
-                (
-                    task.on_complete,
-                    {
-                        "result": {
-                            "ok": status == RunStatus.COMPLETED,
-                            "status": status.value,
-                            "output": output,
-                            "error": error,
-                        }
-                    },
-                )
-            )
+        if status == RunStatus.COMPLETED:
+            hooks += [(h, {"output": output}) for h in hooks_for("on_success", task)]
+        if status == RunStatus.FAILED:
+            hooks += [(h, {"error": error}) for h in hooks_for("on_failure", task)]
+        result = {
+            "ok": status == RunStatus.COMPLETED,
+            "status": status.value,
+            "output": output,
+            "error": error,
+        }
+        hooks += [(h, {"result": result}) for h in hooks_for("on_complete", task)]
         for hook, extra in hooks:
             try:
                 call_hook(hook, payload=payload, ctx=rc.ctx, **extra)
             except Exception as exc:  # hook errors are reported, never change the outcome
-                self.log_line(
-                    rc, "error", f"hook {getattr(hook, '__name__', hook)} failed: {exc}", {}
-                )
+                self.log_line(rc, "error", f"hook {_name(hook)} failed: {exc}", {})
         return Outcome(status, output=output, error=error)
 
     def _cleanup(self, rc: RunContext, task: Task[Any], payload: Any) -> None:

@@ -23,6 +23,8 @@ T = TypeVar("T")
 Hook = Callable[..., Any]
 
 _REGISTRY: dict[str, Task[Any]] = {}
+_HOOK_FIELDS = ("on_start", "on_success", "on_failure", "on_complete", "cleanup",
+                "on_start_attempt", "on_wait", "on_resume", "on_cancel", "catch_error")
 
 
 @dataclass
@@ -42,6 +44,14 @@ class Task(Generic[T]):
     on_failure: Hook | None = None
     on_complete: Hook | None = None
     cleanup: Hook | None = None
+    on_start_attempt: Hook | None = None
+    on_wait: Hook | None = None
+    on_resume: Hook | None = None
+    on_cancel: Hook | None = None
+    #: after a failed attempt: may skip the retry, move it, or replace the error
+    catch_error: Hook | None = None
+    #: wraps each attempt, after the global middleware: ``fn(payload, ctx, next)``
+    middleware: list[Hook] = field(default_factory=list)
     kind: str = "STANDARD"
     cron: Any = None  # schedules.task: the declarative schedule
     #: at most this many runs of the task execute at once (per concurrency_key); None: no cap
@@ -60,6 +70,10 @@ class Task(Generic[T]):
                 isinstance(limit, bool) or not isinstance(limit, int) or limit < 1
             ):
                 raise ValueError(f"{name} must be an integer ≥ 1, got {limit!r}")
+        for name in _HOOK_FIELDS:
+            hook = getattr(self, name)
+            if hook is not None and not callable(hook):
+                raise TypeError(f"{name} must be callable, not {type(hook).__name__}")
         self._takes_ctx = _takes_ctx(self.fn)
 
     @property
@@ -203,6 +217,12 @@ def task(
     on_failure: Hook | None = None,
     on_complete: Hook | None = None,
     cleanup: Hook | None = None,
+    on_start_attempt: Hook | None = None,
+    on_wait: Hook | None = None,
+    on_resume: Hook | None = None,
+    on_cancel: Hook | None = None,
+    catch_error: Hook | None = None,
+    middleware: Hook | list[Hook] | None = None,
 ) -> Callable[[Callable[..., Any]], Task[Any]]:
     """Declare a task. ``fn(payload)`` or ``fn(payload, ctx)``; returns JSON-able output."""
 
@@ -222,11 +242,27 @@ def task(
                 on_failure=on_failure,
                 on_complete=on_complete,
                 cleanup=cleanup,
+                on_start_attempt=on_start_attempt,
+                on_wait=on_wait,
+                on_resume=on_resume,
+                on_cancel=on_cancel,
+                catch_error=catch_error,
+                middleware=_middleware_list(middleware),
                 output_schema=_output_model(fn),
             )
         )
 
     return wrap
+
+
+def _middleware_list(middleware: Hook | list[Hook] | None) -> list[Hook]:
+    items = [] if middleware is None else (
+        list(middleware) if isinstance(middleware, list | tuple) else [middleware]
+    )
+    for fn in items:
+        if not callable(fn):
+            raise TypeError(f"middleware must be callable, not {type(fn).__name__}")
+    return items
 
 
 def schema_task(

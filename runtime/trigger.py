@@ -20,6 +20,7 @@ from .context import current
 from .durations import parse_duration, resolve_time, utcnow
 from .engine_json import check_json_size, text_flaw
 from .errors import InvalidTriggerOptionsError, MetadataTooLargeError
+from .hooks import GlobalHooks
 from .idempotency import IdempotencyKey, create
 from .statuses import RunStatus
 from .task import Task, get_task
@@ -411,8 +412,9 @@ def _item(item: Any) -> tuple[Any, dict[str, Any]]:
     return item, {}
 
 
-class _Tasks:
-    """``tasks.trigger("id", payload)`` etc. for code that does not import the task."""
+class _Tasks(GlobalHooks):
+    """``tasks.trigger("id", payload)`` etc. for code that does not import the task, and
+    the hooks and middleware of every task (``tasks.on_failure(fn)``: see ``hooks``)."""
 
     @staticmethod
     def trigger(task_id: str, payload: Any = None, **options: Any) -> RunHandle:

@@ -67,6 +67,27 @@ def _step_row(rc: RunContext, kind: str, name: str, **extra: Any) -> dict[str, A
     }
 
 
+#: replay record kinds -> the wait types of Trigger.dev's onWait/onResume
+_WAIT_TYPES = {"wait": "duration", "child": "task", "batch": "batch", "token": "token"}
+
+
+def _wait_info(kind: str, name: str) -> dict[str, Any]:
+    """How ``on_wait``/``on_resume`` hooks see a wait: its type, and the call (``wait.for``,
+    ``wait.until``, ``wait.for_token``) or the child task's id."""
+    return {"type": _WAIT_TYPES.get(kind, kind), "name": name}
+
+
+def last_wait(rc: RunContext) -> dict[str, Any] | None:
+    """The latest durable wait in the run's replay record (loading the record, which the
+    replay then uses), or None before the first."""
+    if rc.steps is None:
+        rc.steps = list(rc.executor.store.steps(rc.run_id))
+    for rec in reversed(rc.steps):
+        if rec["kind"] in _WAIT_TYPES and rec.get("waitpoint_id"):
+            return {"waitpoint_id": rec["waitpoint_id"], **_wait_info(rec["kind"], rec["name"])}
+    return None
+
+
 def _remember(rc: RunContext, row: dict[str, Any]) -> None:
     assert rc.steps is not None
     rc.steps.append(row)
@@ -103,10 +124,10 @@ def _wait_until(rc: RunContext, name: str, due: datetime) -> None:
                 )
                 store.record_step(row, conn=conn)
             _remember(rc, row)
-            raise Suspend(wp_id)
+            raise Suspend(wp_id, _wait_info("wait", name))
         wp = store.get_waitpoint(rec["waitpoint_id"])
         if wp is None or wp["status"] == "PENDING":
-            raise Suspend(rec["waitpoint_id"])
+            raise Suspend(rec["waitpoint_id"], _wait_info("wait", name))
     finally:
         rc.exit_wait()
 
@@ -236,7 +257,7 @@ def _wait_children(
             rec = rc.steps[-1] if rc.steps else None
         wp_row = store.get_waitpoint(rec["waitpoint_id"])
         if wp_row is None or wp_row["status"] == "PENDING":
-            raise Suspend(rec["waitpoint_id"])
+            raise Suspend(rec["waitpoint_id"], _wait_info(kind, task_id))
         children = store.get_runs(rec["child_ids"])
         return [_to_result(task, children[i]) for i in rec["child_ids"]]
     finally:
@@ -360,7 +381,7 @@ def for_token(token: WaitToken | str) -> Result[Any]:
         wp = store.get_waitpoint(rec["waitpoint_id"])
         assert wp is not None
         if wp["status"] == "PENDING":
-            raise Suspend(wp["id"])
+            raise Suspend(wp["id"], _wait_info("token", "wait.for_token"))
         if wp["status"] == "COMPLETED":
             return Result(ok=True, id=wp["id"], output=wp["output"])
         return Result(ok=False, id=wp["id"], error=wp["output"] or {"message": wp["status"]})
