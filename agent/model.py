@@ -9,7 +9,9 @@ it so the runtime retries the attempt, replaying the turns already recorded).
 
 from __future__ import annotations
 
+import email.utils
 import os
+from datetime import UTC, datetime
 from typing import Any
 
 import anthropic
@@ -90,11 +92,33 @@ def _translate_status(exc: anthropic.APIStatusError) -> Exception:
         return ModelAuthError(f"The model API refused our credentials ({status}): {message}",
                               details=details)
     if status in (408, 409, 429) or status >= 500:
+        wait_s = retry_after_s(exc.response.headers)
+        if wait_s is not None:
+            details["retry_after_s"] = wait_s
         return ModelUnavailableError(
             f"The model API is unavailable ({status}) after the SDK's retries: {message}",
             details=details)
     return ModelRequestError(f"The model API rejected the request ({status}): {message}",
                              details=details)
+
+
+def retry_after_s(headers: Any) -> float | None:
+    """How long the API asked us to wait (``retry-after-ms``, or ``retry-after`` in seconds
+    or as an HTTP date), or None. The SDK honours it only up to 60 s within its own
+    retries; the task's ``catch_error`` uses it to time the next attempt."""
+    try:
+        if (ms := headers.get("retry-after-ms")) is not None:
+            return max(0.0, float(ms) / 1000)
+        value = headers.get("retry-after")
+        if value is None:
+            return None
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            when = email.utils.parsedate_to_datetime(value)
+            return max(0.0, (when - datetime.now(UTC)).total_seconds())
+    except (TypeError, ValueError, OverflowError):
+        return None  # a header we cannot read: the task's own backoff applies
 
 
 def _api_message(exc: anthropic.APIStatusError) -> str:

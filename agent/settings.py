@@ -33,7 +33,8 @@ class AgentSettings(BaseSettings):
     max_tokens: int = 4096
     #: The SDK's own retries for 408/409/429/5xx/529 and connection errors, with its
     #: exponential backoff (0.5 s doubling to 8 s, or the server's retry-after). This is the
-    #: one retry layer for model calls; the task's retries only cover worker crashes.
+    #: one retry layer for model calls; the task's retries cover worker crashes and a model
+    #: API still unavailable after these (timed by its retry-after: the task's catch_error).
     sdk_max_retries: int = 4
     #: Seconds per model request (the SDK default, 10 min, would eat the run's budget).
     request_timeout_s: float = 120.0

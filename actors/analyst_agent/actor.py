@@ -14,6 +14,23 @@ from runtime import AbortTaskRunError, RetryOptions, schema_task
 
 from .schemas import AnalystAgentInput, AnalystAgentOutput
 
+#: The longest a rate limit's retry-after may hold the next attempt back: beyond it the
+#: run's own backoff applies (a run should not sleep past its users' patience).
+MAX_RETRY_AFTER_S = 300.0
+
+
+def retry_when_the_model_api_allows(error: BaseException) -> dict[str, Any] | None:
+    """``catch_error``: when the model API was still rate-limited or overloaded after the
+    SDK's retries and said how long to wait, the next attempt starts no sooner (the
+    policy's 1-2 s backoff would meet the same 429). Otherwise the policy decides."""
+    details = getattr(error, "details", None)
+    if getattr(error, "code", None) != "MODEL_UNAVAILABLE" or not isinstance(details, dict):
+        return None
+    wait_s = details.get("retry_after_s")
+    if not isinstance(wait_s, int | float) or wait_s <= 0:
+        return None
+    return {"retry_delay_ms": min(float(wait_s), MAX_RETRY_AFTER_S) * 1000}
+
 
 @schema_task(
     id="analyst-agent",
@@ -23,6 +40,7 @@ from .schemas import AnalystAgentInput, AnalystAgentOutput
     max_duration=1800,
     concurrency_limit=AgentSettings().concurrency_limit,
     retry=RetryOptions(max_attempts=3, factor=2, min_timeout_ms=1000, max_timeout_ms=30_000),
+    catch_error=retry_when_the_model_api_allows,
 )
 def analyst_agent(payload: AnalystAgentInput, ctx: Any) -> dict[str, Any]:
     # imported here so a worker without the [agent] extra still boots and serves other tasks

@@ -125,3 +125,15 @@ def overloaded_then_ok() -> list[Any]:
 
 def unauthorized() -> list[Any]:
     return [error_response(401, "authentication_error", "invalid x-api-key")]
+
+
+def rate_limited_then_ok(retry_after_s: int) -> list[Any]:
+    """One 429 saying how long to wait (the SDK's retries are off in its test), then the
+    usual run."""
+    limited = error_response(429, "rate_limit_error", "Number of request tokens has exceeded "
+                             "your per-minute rate limit",
+                             headers={"retry-after": str(retry_after_s)})
+    return [[limited, search()], plan(),
+            metric("tu_m1", "Order count", "SELECT count(*) AS n FROM orders",
+                   {"selectedChartType": "metric", "metricColumnId": "n"}),
+            finish(["$result:tu_m1.id"])]

@@ -111,6 +111,21 @@ def test_overloaded_is_retried_by_the_sdk_then_succeeds(pg_worker: Any, recorded
     assert run.attempts == 1 if isinstance(run.attempts, int) else len(run.attempts) == 1
 
 
+def test_a_rate_limit_holds_the_next_attempt_back_as_long_as_the_api_asked(
+    pg_worker: Any, recorded: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The SDK's retries are off here, so the 429 reaches the task: its catch_error starts
+    the next attempt after the 4 s the API asked for, not the policy's 1-2 s."""
+    monkeypatch.setenv("BUSTER_AGENT_SDK_MAX_RETRIES", "0")
+    fake = recorded(sc.rate_limited_then_ok(retry_after_s=4))
+    run = wait_final(_trigger(), timeout=90)
+    assert run.output["success"] is True, run.output
+    assert _tool_results(fake)[:2] == [429, 200]
+    first, second = run.attempts[0], run.attempts[1]
+    assert first.error["type"] == "ModelUnavailableError"
+    assert (second.started_at - first.finished_at).total_seconds() >= 4
+
+
 def test_unauthorized_fails_at_once_with_model_auth(pg_worker: Any, recorded: Any) -> None:
     fake = recorded(sc.unauthorized())
     run = wait_final(_trigger(), timeout=60)
