@@ -47,7 +47,7 @@ class Runtime:
             self.publisher.close()
             self.broker.close()
         finally:
-            self.store.engine.dispose()
+            self.store.close()
 
 
 _lock = threading.RLock()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import re
 import threading
+import weakref
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -52,6 +53,11 @@ class Store:
         # a worker's threads claim and finish runs as shared multi-row statements (Postgres)
         self.claims: GroupCommit[tuple[str, str, float], Any] = GroupCommit(self._claim_batch)
         self.finishes: GroupCommit[dict[str, Any], Any] = GroupCommit(self._finish_batch)
+
+    def close(self) -> None:
+        """Close every connection: the hot path's own (held outside the pool) and the pool."""
+        self._raw.close()
+        self.engine.dispose()
 
     # ------------------------------------------------------------------ helpers
     def _insert(self, table: t.Table) -> Any:
@@ -1356,6 +1362,18 @@ class RawConnections:
     def __init__(self, engine: Engine):
         self.engine = engine
         self._local = threading.local()
+        # every live thread's connection, so close() reaches them (the pool's dispose()
+        # does not close connections that are checked out); weak, so a dead thread's is
+        # still closed by the GC
+        self._all: weakref.WeakSet[Any] = weakref.WeakSet()
+        self._all_lock = threading.Lock()
+
+    def close(self) -> None:
+        with self._all_lock:
+            holders, self._all = list(self._all), weakref.WeakSet()
+        for holder in holders:
+            with contextlib.suppress(Exception):
+                holder.invalidate()
 
     def _conn(self) -> Any:
         holder = getattr(self._local, "holder", None)
@@ -1372,6 +1390,8 @@ class RawConnections:
             # (dropped connections are invalidated; a dead thread's is closed by the GC).
             conn.execute("SET plan_cache_mode = force_generic_plan")
             self._local.holder = holder
+            with self._all_lock:
+                self._all.add(holder)
         return holder.driver_connection
 
     def fetch_one(self, sql: str, params: dict[str, Any]) -> dict[str, Any] | None:
@@ -1405,6 +1425,8 @@ class RawConnections:
         holder = getattr(self._local, "holder", None)
         self._local.holder = None
         if holder is not None:
+            with self._all_lock:
+                self._all.discard(holder)
             with contextlib.suppress(Exception):
                 holder.invalidate()
 

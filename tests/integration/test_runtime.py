@@ -587,6 +587,41 @@ def test_a_hot_path_connection_the_server_dropped_is_replaced(pg_env: Any):
     assert raw.fetch_one("SELECT pg_backend_pid() AS pid", {})["pid"] == new_pid
 
 
+def test_closing_the_store_closes_every_threads_hot_path_connection(pg_env: Any):
+    """The hot path's connections are held outside the pool, so the pool's dispose() never
+    closed them: each runtime a process made and closed left one per thread open (a test
+    session ran Postgres out of connections)."""
+    import threading
+
+    import psycopg
+    from sqlalchemy import create_engine
+
+    from runtime.store.repository import Store
+
+    store = Store(create_engine(pg_env.settings["database_url"].replace(
+        "postgresql://", "postgresql+psycopg://")))
+    pids: list[int] = []
+
+    def use() -> None:
+        pids.append(store._raw.fetch_one("SELECT pg_backend_pid() AS pid", {})["pid"])
+
+    threads = [threading.Thread(target=use) for _ in range(2)]
+    for th in threads:
+        th.start()
+    use()  # this thread's too, still alive
+    for th in threads:
+        th.join()
+    with psycopg.connect(pg_env.settings["database_url"], autocommit=True) as admin:
+        def open_pids() -> set[int]:
+            rows = admin.execute("SELECT pid FROM pg_stat_activity WHERE pid = ANY(%s)",
+                                 [pids]).fetchall()
+            return {row[0] for row in rows}
+
+        assert open_pids() >= {pids[-1]}
+        store.close()
+        wait_for(lambda: not open_pids(), timeout=5)
+
+
 def test_the_claims_asynchronous_commit_ends_with_its_own_transaction(pg_env: Any):
     """The claim turns synchronous_commit off for its own transaction only: the finish that
     follows on the same connection must still wait for its WAL flush (a completed run that
