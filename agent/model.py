@@ -86,7 +86,7 @@ class ModelClient:
 
 def _translate_status(exc: anthropic.APIStatusError) -> Exception:
     status = exc.status_code
-    details = {"status": status, "request_id": exc.request_id}
+    details: dict[str, Any] = {"status": status, "request_id": exc.request_id}
     message = _api_message(exc)
     if status in (401, 403):
         return ModelAuthError(f"The model API refused our credentials ({status}): {message}",

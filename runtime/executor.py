@@ -386,7 +386,9 @@ class Executor:
         delay = backoff_ms(policy, rc.attempt) if policy else 0.0
         default_at = now + timedelta(milliseconds=delay) if rc.attempt < max_attempts else None
         try:
-            decision = self._catch_error(rc, task, payload, exc, policy, default_at)
+            decision = self._catch_error(
+                rc, task, payload, exc, policy, default_at, delay if default_at else None
+            )
         except Exception as hook_exc:  # Trigger.dev: HANDLE_ERROR_ERROR, the run CRASHED
             crashed = serialize_error(hook_exc, code="HANDLE_ERROR_ERROR")
             crashed["message"] = diagnostic_text(
@@ -410,6 +412,7 @@ class Executor:
         exc: BaseException,
         policy: dict[str, Any],
         default_at: Any,
+        default_delay_ms: float | None,
     ) -> ErrorDecision | None:
         """The task's ``catch_error``, then the global ones, until one answers."""
         catchers = hooks_for("catch_error", task)
@@ -422,10 +425,7 @@ class Executor:
                 ctx=rc.ctx,
                 error=exc,
                 retry_at=default_at,
-                retry_delay_ms=(
-                    None if default_at is None
-                    else (default_at - utcnow()).total_seconds() * 1000
-                ),
+                retry_delay_ms=default_delay_ms,
                 retry=dict(policy),
             )
             decision = parse_decision(answer, policy)

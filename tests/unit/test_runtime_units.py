@@ -21,8 +21,9 @@ from runtime.statuses import FINAL_STATUSES, KEY_RELEASING_STATUSES, RunStatus
 
 
 def test_public_api_is_exactly_what_design_names():
-    # plus Trigger.dev v4's `queues` API (and its Queue object), which DESIGN.md predates
-    assert set(runtime.__all__) == {"Queue", "queues"} | {
+    # plus Trigger.dev v4's `queues` API (and its Queue object) and its `locals` (here
+    # `run_locals`, and its LocalKey), which DESIGN.md predates
+    assert set(runtime.__all__) == {"Queue", "queues", "run_locals", "LocalKey"} | {
         "AbortTaskRunError",
         "Result",
         "RetryOptions",
