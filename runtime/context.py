@@ -62,6 +62,8 @@ class RunContext:
     metadata_touched: bool = False  # changed during this attempt (the final write has it)
     logs: list[dict[str, Any]] = field(default_factory=list)
     locals: dict[int, Any] = field(default_factory=dict)  # run_locals, this execution only
+    #: changes to another run's metadata (metadata.parent/root), sent with the next flush
+    sent_ops: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     # replay cursor: records of earlier executions, and the position of the next call
     steps: list[Any] | None = None

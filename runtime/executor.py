@@ -36,8 +36,10 @@ from .errors import (
     WorkerShutdown,
 )
 from .hooks import ErrorDecision, HookKind, hooks_for, next_retry, parse_decision
+from .metadata import apply_ops
 from .retry import backoff_ms
 from .statuses import RunStatus
+from .store import metadata_ops
 from .task import Task, get_task
 from .waits import last_wait
 
@@ -216,11 +218,18 @@ class Executor:
                 )
 
     def flush(self) -> None:
-        """Write buffered logs and changed metadata of every running attempt."""
+        """Write buffered logs and changed metadata of every running attempt, with the
+        changes they sent to other runs' metadata; first apply those other runs sent to
+        them (metadata.parent/root of their children)."""
+        with self._lock:
+            ids = list(self.active)
+        if ids:
+            self._receive_metadata_ops(ids)
         with self._lock:
             contexts = list(self.active.values())
         logs: list[dict[str, Any]] = []
         meta: dict[str, Any] = {}
+        sent: list[tuple[str, dict[str, Any]]] = []
         for rc in contexts:
             with rc.lock:
                 logs += rc.logs
@@ -228,7 +237,34 @@ class Executor:
                 if rc.metadata_dirty:
                     meta[rc.run_id] = dict(rc.metadata)
                     rc.metadata_dirty = False
-        self.store.write_buffers(logs, meta)
+                sent += rc.sent_ops
+                rc.sent_ops = []
+        self.store.write_buffers(logs, meta, sent)
+
+    def _receive_metadata_ops(self, run_ids: list[str]) -> None:
+        """Apply the queued changes to the documents of runs executing here. A run that
+        ended meanwhile gets them back in the queue, for the timer loop. Held under the
+        executor's lock: an attempt that ends takes its document only after this."""
+        received = metadata_ops.take_for_executing(self.store, run_ids)
+        if not received:
+            return
+        limit = self.settings.metadata_max_bytes
+        back: list[tuple[str, dict[str, Any]]] = []
+        with self._lock:
+            for run_id, ops in received.items():
+                rc = self.active.get(run_id)
+                if rc is None:
+                    back += [(run_id, op) for op in ops]
+                    continue
+                with rc.lock:
+                    rc.metadata, skipped = apply_ops(rc.metadata, ops, limit)
+                    rc.metadata_dirty = rc.metadata_touched = True
+                for why in skipped:
+                    self.log_line(rc, "warn", f"a metadata change sent to this run was "
+                                              f"skipped: {why}", {})
+        if back:
+            with self.store.begin() as conn:
+                metadata_ops.queue(conn, back)
 
     def running_ids(self) -> list[str]:
         with self._lock:
@@ -290,6 +326,14 @@ class Executor:
                 self.active.pop(rc.run_id, None)
             reset_current(token)
         outcome.execution_ms = self.segment_ms(rc)
+        with rc.lock:
+            sent, rc.sent_ops = rc.sent_ops, []
+        if sent:  # changes to the parent's or root's metadata, not yet flushed
+            try:
+                self.store.write_buffers([], {}, sent)
+            except Exception:
+                log.exception("run %s: its metadata changes to other runs were lost",
+                              rc.run_id, extra={"run_id": rc.run_id, "action": "metadata_ops"})
         with rc.lock:
             outcome.logs, rc.logs = rc.logs, []
             # the whole document, even if a periodic flush wrote it already: that flush may

@@ -2,6 +2,7 @@
 
 Each tick: promote due DELAYED runs, fire due waitpoints (wait.for/until, token timeouts),
 expire runs whose TTL passed unstarted, end attempts whose lease lapsed (crashed workers),
+apply metadata changes children sent to runs no worker holds,
 publish QUEUED runs that have no confirmed message (retries, resumes, lost publishes), and
 requeue WAITING runs whose waitpoint completed without waking them. Any number of loops can
 run at once: each statement is conditional, and publishing locks its rows (SKIP LOCKED).
@@ -17,6 +18,7 @@ from typing import Any
 
 from .durations import utcnow
 from .retry import backoff_ms
+from .store import metadata_ops
 from .store.retention import prune_pass
 from .store.slots import wake_waiting
 
@@ -65,6 +67,10 @@ class TimerLoop:
             "expired": lambda: len(store.expire_ttl(n)),
             "crashed": lambda: self._lapsed_leases(n),
             "orphaned_waits": lambda: store.resume_orphaned_waits(n),
+            # changes children sent to a parent's or root's metadata that no worker holds
+            "metadata_ops": lambda: metadata_ops.apply_queued(
+                store, n, self.settings.metadata_max_bytes
+            ),
         }
         if rt.can_publish:
             # before "published": a woken run is published at once, by this step

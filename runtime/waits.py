@@ -88,6 +88,17 @@ def last_wait(rc: RunContext) -> dict[str, Any] | None:
     return None
 
 
+def replaying(rc: RunContext) -> bool:
+    """True while an execution re-runs code an earlier one ran (a resume, or a retry
+    replaying what earlier attempts recorded): it has not yet passed the last durable
+    call recorded."""
+    if not rc.resumed and rc.attempt == 1:
+        return False  # the run's first execution: nothing is recorded yet
+    if rc.steps is None:
+        rc.steps = list(rc.executor.store.steps(rc.run_id))
+    return rc.seq < len(rc.steps)
+
+
 def _remember(rc: RunContext, row: dict[str, Any]) -> None:
     assert rc.steps is not None
     rc.steps.append(row)

@@ -20,7 +20,6 @@ from connectors import ConnectorError, connect
 from runtime import RetryOptions, get_runtime, logger, metadata, schema_task, wait
 from runtime import datasources as ds
 from runtime.datasources import DataSourceError
-from runtime.store.datasources import increment_waiting_run_metadata
 
 from .errors import TransientIntrospectionError, error_info, is_transient, last_attempt
 from .schemas import (
@@ -60,10 +59,8 @@ def profile_tables(payload: ProfileTablesInput, ctx: Any) -> ProfileTablesOutput
             raise TransientIntrospectionError(exc) from None
         failed += [_failure(t.qualified_name, exc) for p, t in tables.items() if p not in done]
     ds.update_staged_tables(payload.snapshot_id, done)
-    if ctx.run.parent_id:
-        increment_waiting_run_metadata(
-            get_runtime().store, ctx.run.parent_id, "tables_done", len(tables)
-        )
+    # the parent's progress, while it waits for its children (a no-op without a parent)
+    metadata.parent.increment("tables_done", len(tables))
     return ProfileTablesOutput(profiled=len(done), failed=failed)
 
 

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, text, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import Connection, RowMapping
 from sqlalchemy.exc import IntegrityError
 
@@ -223,28 +223,3 @@ def count_tables(store: Store, snapshot_id: str) -> int:
         return int(
             conn.execute(select(func.count()).where(c.snapshot_id == snapshot_id)).scalar() or 0
         )
-
-
-# ------------------------------------------------------------------ run metadata
-def increment_waiting_run_metadata(store: Store, run_id: str, key: str, amount: int) -> None:
-    """Add ``amount`` to ``metadata[key]`` of a run that is WAITING (a parent waiting on its
-    children), in one atomic UPDATE so concurrent children don't lose increments.
-
-    This stands in for Trigger.dev's ``metadata.parent.increment`` until the runtime has it.
-    Only a WAITING run is touched: an executing run owns its metadata in memory and would
-    overwrite the change at its next flush anyway.
-    """
-    if store.is_postgres:
-        sql = text(
-            "UPDATE runs SET metadata = jsonb_set(coalesce(metadata, '{}'::jsonb), "
-            "ARRAY[:key], to_jsonb(coalesce((metadata->>:key)::numeric, 0) + :amount)) "
-            "WHERE id = :id AND status = 'WAITING'"
-        )
-    else:
-        sql = text(
-            "UPDATE runs SET metadata = json_set(coalesce(metadata, '{}'), '$.' || :key, "
-            "coalesce(json_extract(metadata, '$.' || :key), 0) + :amount) "
-            "WHERE id = :id AND status = 'WAITING'"
-        )
-    with store.begin() as conn:
-        conn.execute(sql, {"key": key, "amount": amount, "id": run_id})

@@ -36,6 +36,7 @@ from ..durations import utcnow
 from ..group_commit import GroupCommit
 from ..ids import timestamp_prefix
 from ..statuses import CANCELABLE_STATUSES, KEY_RELEASING_STATUSES, RunStatus
+from . import metadata_ops
 from . import tables as t
 from .engine import dumps
 
@@ -545,18 +546,26 @@ class Store:
     def add_logs(self, logs: Sequence[dict[str, Any]]) -> None:
         self.write_buffers(logs, {})
 
-    def write_buffers(self, logs: Sequence[dict[str, Any]], metadata: dict[str, Any]) -> None:
+    def write_buffers(
+        self,
+        logs: Sequence[dict[str, Any]],
+        metadata: dict[str, Any],
+        sent_ops: Sequence[tuple[str, dict[str, Any]]] = (),
+    ) -> None:
         """The periodic flush of every running attempt in this process: all buffered log
-        lines and all changed metadata documents in one transaction, each as one
-        executemany (not a statement per run). Metadata is written only while the run is
-        executing: a late flush must never overwrite what the attempt's final write stored."""
-        if not logs and not metadata:
+        lines, all changed metadata documents and the changes sent to other runs' metadata
+        (metadata_ops) in one transaction, each as one executemany (not a statement per
+        run). Metadata is written only while the run is executing: a late flush must never
+        overwrite what the attempt's final write stored."""
+        if not logs and not metadata and not sent_ops:
             return
         with self.engine.begin() as conn:
             if logs:
                 conn.execute(insert(t.run_logs), list(logs))
             if metadata:
                 conn.execute(_SET_METADATA, [{"rid": k, "meta": v} for k, v in metadata.items()])
+            if sent_ops:
+                metadata_ops.queue(conn, sent_ops)
 
     # ------------------------------------------------------------------ reads
     def get_run(self, run_id: str) -> Row | None:
@@ -1448,6 +1457,7 @@ def _timer_probe() -> Any:
         "slots": exists().where(r.waiting_for_slot, r.status == RunStatus.QUEUED),
         "published": exists().where(r.status == RunStatus.QUEUED, r.published_at.is_(None)),
         "hooks": exists().where(r.on_complete_pending.is_(True)),
+        "metadata_ops": exists().where(t.run_metadata_ops.c.id.is_not(None)),
     }
     return select(*(probe.label(name) for name, probe in probes.items()))
 

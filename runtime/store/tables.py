@@ -309,6 +309,21 @@ run_logs = Table(
 )
 Index("ix_run_logs_run", run_logs.c.run_id, run_logs.c.id)
 
+# metadata changes a run sent to its parent's or root's document (metadata.parent.*,
+# metadata.root.*), applied in order by the target's own worker while it executes (it owns
+# its document in memory) and by the timer loop otherwise (runtime/store/metadata_ops.py)
+run_metadata_ops = Table(
+    "run_metadata_ops",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("run_id", String(40), ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column("ops", Json, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+Index("ix_run_metadata_ops_run", run_metadata_ops.c.run_id, run_metadata_ops.c.id)
+
 waitpoints = Table(
     "waitpoints",
     metadata,
