@@ -13,7 +13,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from . import health
-from .api import openapi, routes, runs, waitpoints
+from .api import openapi, routes, runs, waitpoints, webhooks
 from .api.errors import ApiError
 from .config import DashboardSettings
 from .limits import BodyLimit, BodyTooLarge, too_large_handler
@@ -43,6 +43,8 @@ def _routes() -> list[Any]:
             waitpoints.token_callback,
             methods=["POST"],
         ),
+        # authenticated by the sender's signature, not an API key
+        Route("/api/v1/webhooks/{name}", webhooks.receive_webhook, methods=["POST"]),
         Route("/api/openapi.json", _openapi, methods=["GET"]),
         Route("/api/{rest:path}", _api_not_found, methods=["GET", "POST", "PUT", "DELETE"]),
     ]

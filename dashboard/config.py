@@ -2,7 +2,43 @@
 
 from __future__ import annotations
 
+import base64
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Scheme = Literal["github", "stripe", "standard", "hmac-sha256"]
+
+
+class WebhookEndpoint(BaseModel):
+    """One endpoint of ``BUSTER_DASHBOARD_WEBHOOKS`` (a JSON object of name -> endpoint)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    task: str = Field(min_length=1)
+    #: how the sender signs: ``github`` (X-Hub-Signature-256), ``stripe`` (Stripe-Signature),
+    #: ``standard`` (Standard Webhooks / Svix: webhook-id, webhook-timestamp,
+    #: webhook-signature) or ``hmac-sha256`` (a hex HMAC of the body in ``header``)
+    scheme: Scheme
+    secret: SecretStr = Field(min_length=1)
+    #: ``hmac-sha256``: the header holding the signature
+    header: str = "x-signature-256"
+    #: ``stripe``/``standard``: a signature older or newer than this is refused (replays)
+    tolerance_seconds: int = Field(default=300, ge=1)
+    #: tags every run of this endpoint carries
+    tags: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _standard_secret_is_a_key(self) -> WebhookEndpoint:
+        if self.scheme == "standard":
+            try:
+                base64.b64decode(self.secret.get_secret_value().removeprefix("whsec_"),
+                                 validate=True)
+            except ValueError:
+                raise ValueError("a standard webhook's secret is its whsec_ key: "
+                                 "'whsec_' and base64") from None
+        return self
 
 
 class DashboardSettings(BaseSettings):
@@ -34,5 +70,8 @@ class DashboardSettings(BaseSettings):
     rabbitmq_api_url: str = ""
     #: How long a worker's last heartbeat counts as online (seconds).
     worker_online_seconds: float = 30.0
+    #: Incoming webhooks (``POST /api/v1/webhooks/{name}``): a JSON object of name ->
+    #: ``{"task", "scheme", "secret", ...}`` (``WebhookEndpoint``). Empty: none served.
+    webhooks: dict[str, WebhookEndpoint] = Field(default_factory=dict)
     #: Keep request-idempotency records this long (the SDK retries for ~10 s).
     request_key_ttl_seconds: float = 24 * 3600.0

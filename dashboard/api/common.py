@@ -8,7 +8,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from starlette.concurrency import run_in_threadpool
@@ -25,6 +25,7 @@ from .errors import ApiError, translate
 
 log = logging.getLogger("buster.dashboard.api")
 REQUEST_KEY_HEADER = "x-trigger-request-idempotency-key"
+T = TypeVar("T")
 
 
 @dataclass
@@ -60,20 +61,26 @@ def endpoint(fn: Handler) -> Callable[[Request], Awaitable[Response]]:
                 },
             )
             return ApiError(401, "Invalid or missing API key").response()
-        try:
-            reply = await fn(request, d, principal)
-        except ApiError as exc:
-            return exc.response()
-        except Exception as exc:
-            mapped = translate(exc)
-            if mapped is None:
-                raise
-            return mapped.response()
-        return respond(reply, key)
+        reply = await answered(fn(request, d, principal))
+        return reply if isinstance(reply, Response) else respond(reply, key)
 
     route.__name__ = fn.__name__
     route.__doc__ = fn.__doc__
     return route
+
+
+async def answered(work: Awaitable[T]) -> T | Response:
+    """``work``'s result, or the error response an ApiError or a runtime error maps to; an
+    error of ours (no mapping) is raised, for a 500."""
+    try:
+        return await work
+    except ApiError as exc:
+        return exc.response()
+    except Exception as exc:
+        mapped = translate(exc)
+        if mapped is None:
+            raise
+        return mapped.response()
 
 
 def respond(reply: Reply, key: str | None) -> Response:

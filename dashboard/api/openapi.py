@@ -300,6 +300,22 @@ def document() -> dict[str, Any]:
             "responses": {"200": {"description": "text/event-stream"}},
         }
     }
+    paths["/api/v1/webhooks/{name}"] = {
+        "post": {
+            "summary": "Incoming webhook: trigger the endpoint's task (authenticated by the "
+            "sender's signature: GitHub, Stripe, Standard Webhooks or an HMAC of the body)",
+            "security": [],
+            "parameters": [{"name": "name", "in": "path", "required": True, "schema": _STR}],
+            "requestBody": {"content": {"application/json": {"schema": {}}}},
+            "responses": {
+                "200": {"description": "OK",
+                        "content": {"application/json": {"schema": _ref("TriggerResponse")}}},
+                **{str(code): {"description": _ERRORS[code],
+                               "content": {"application/json": {"schema": _ref("Error")}}}
+                   for code in (400, 401, 404, 413)},
+            },
+        }
+    }
     for path, summary in (
         ("/healthz", "Process is up"),
         ("/readyz", "Store is reachable"),
