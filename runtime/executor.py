@@ -277,24 +277,35 @@ class Executor:
             self._interrupt(rc, WorkerShutdown)
 
     def run_detached_on_complete(self, run_id: str) -> None:
+        """The hooks of a run that ended outside a worker (canceled while queued, delayed
+        or waiting; expired; crashed): ``on_cancel`` for a canceled one (Trigger.dev calls
+        it only while executing, their #3119), then ``on_complete``."""
         run = self.store.get_run(run_id)
         task = get_task(run["task_identifier"]) if run is not None else None
-        on_complete = hooks_for("on_complete", task) if task is not None else []
-        if run is None or task is None or not on_complete:
+        if run is None or task is None:
+            return
+        canceled = run["status"] == RunStatus.CANCELED
+        hooks = [
+            *(("on_cancel", h, {}) for h in (hooks_for("on_cancel", task) if canceled else [])),
+            *(("on_complete", h, {"result": {"ok": False, "status": run["status"],
+                                             "output": None, "error": run["error"]}})
+              for h in hooks_for("on_complete", task)),
+        ]
+        if not hooks:
             return
         try:
             payload = secrets.decode(run["payload"], self.runtime.encryption_key)
             payload = task.parse_payload(payload)
-        except Exception:  # the hook still learns the outcome, with the raw payload
+        except Exception:  # the hooks still learn the outcome, with the raw payload
             payload = run["payload"]
-        result = {"ok": False, "status": run["status"], "output": None, "error": run["error"]}
         ctx = self._task_context(run, task)
-        for hook in on_complete:
+        for kind, hook, extra in hooks:
             try:
-                call_hook(hook, payload=payload, ctx=ctx, result=result)
+                call_hook(hook, payload=payload, ctx=ctx, **extra)
             except Exception:
                 log.exception(
-                    "on_complete hook %s of run %s failed",
+                    "%s hook %s of run %s failed",
+                    kind,
                     _name(hook),
                     run_id,
                     extra={"run_id": run_id, "action": "hook_failed"},

@@ -242,7 +242,7 @@ class GlobalHooks:
         return self._reg("on_resume", name_or_fn, fn)
 
     def on_cancel(self, name_or_fn: str | Hook, fn: Hook | None = None) -> Any:
-        """When a run is canceled while it executes."""
+        """When a run is canceled (executing, or queued, delayed or waiting)."""
         return self._reg("on_cancel", name_or_fn, fn)
 
     def catch_error(self, name_or_fn: str | Hook, fn: Hook | None = None) -> Any:

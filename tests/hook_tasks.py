@@ -109,6 +109,7 @@ def with_middleware(payload: dict, ctx: Any) -> dict:
     ),
     on_start=_line("on_start"),
     on_start_attempt=_line("on_start_attempt"),
+    on_cancel=_line("on_cancel"),
 )
 def token_wait(payload: dict, ctx: Any) -> dict:
     token = wait.create_token(timeout="1m")

@@ -214,6 +214,25 @@ def test_on_cancel_runs_when_an_executing_run_is_canceled(
     assert t.read_trace(trace) == ["started", "on_cancel:1", "on_complete:1"]
 
 
+def test_on_cancel_runs_for_runs_canceled_before_or_between_executions(
+    env: Any, worker: Any, tmp_path: Path
+):
+    """Trigger.dev calls onCancel only while a run executes (their #3119): here a run
+    canceled while delayed, or while suspended on a wait, gets it too, from a worker."""
+    delayed = tmp_path / "delayed"
+    handle = tasks.trigger("h-cancel", {"trace": str(delayed)}, delay="1h")
+    runs.cancel(handle.id)
+    wait_for(lambda: "on_complete:0" in t.read_trace(delayed), timeout=15)
+    assert t.read_trace(delayed) == ["on_cancel:0", "on_complete:0"]
+
+    waiting = tmp_path / "waiting"
+    run_id = _trigger("h-token", waiting)
+    wait_for(lambda: runs.retrieve(run_id).status == RunStatus.WAITING)
+    runs.cancel(run_id)
+    wait_for(lambda: any(x.startswith("on_cancel") for x in t.read_trace(waiting)), timeout=15)
+    assert [x for x in t.read_trace(waiting) if x.startswith("on_cancel")] == ["on_cancel:1"]
+
+
 # ------------------------------------------------------------------------- global hooks
 def test_global_hooks_run_for_every_task_before_its_own(
     env: Any, worker: Any, tmp_path: Path
