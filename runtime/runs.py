@@ -292,6 +292,41 @@ def poll(run_id: Any, *, poll_interval: float = 1.0, timeout: float | None = Non
         time.sleep(poll_interval)
 
 
+#: what a subscriber sees change (not the lease, which every heartbeat moves)
+_WATCHED = ("status", "updated_at", "metadata", "output", "error", "attempt_count", "tags",
+            "waiting_on", "waiting_for_slot", "delay_until")
+
+
+def subscribe_to_run(
+    run_id: Any,
+    *,
+    poll_interval: float = 0.5,
+    stop_on_completion: bool = True,
+    timeout: float | None = None,
+) -> Iterator[Run]:
+    """The run now, then again each time it changes (status, metadata, tags, output …),
+    until it is final (Trigger.dev's ``runs.subscribeToRun``; read by polling the run row
+    every ``poll_interval`` seconds). ``timeout`` seconds without the run ending:
+    TimeoutError."""
+    store = get_runtime().store
+    deadline = None if timeout is None else time.monotonic() + timeout
+    seen: tuple[Any, ...] | None = None
+    while True:
+        row = store.get_run(_id(run_id))
+        if row is None:
+            raise RunNotFoundError(f"no run with id {_id(run_id)!r}")
+        state = tuple(row[name] for name in _WATCHED)
+        if state != seen:
+            seen = state
+            run = from_row(row, store.attempts(row["id"], row))
+            yield run
+            if stop_on_completion and run.is_completed:
+                return
+        if deadline is not None and time.monotonic() > deadline:
+            raise TimeoutError(f"run {_id(run_id)} still {row['status']} after {timeout} s")
+        time.sleep(poll_interval)
+
+
 def logs(run_id: Any, level: str | None = None) -> builtins.list[dict[str, Any]]:
     return [dict(r) for r in get_runtime().store.logs(_id(run_id), level)]
 
@@ -303,6 +338,7 @@ class _Runs:
     replay = staticmethod(replay)
     reschedule = staticmethod(reschedule)
     poll = staticmethod(poll)
+    subscribe_to_run = staticmethod(subscribe_to_run)
     logs = staticmethod(logs)
 
 

@@ -76,3 +76,11 @@ def retry_replay(payload: dict, ctx: Any) -> dict:
     if ctx.attempt["number"] == 1:
         raise RuntimeError("fail the first attempt")
     return {"before": metadata.get("before"), "after": metadata.get("after")}
+
+
+@task(id="m-progress")
+def progress(payload: dict, ctx: Any) -> dict:
+    for step in range(1, payload["steps"] + 1):
+        metadata.set("step", step).flush()  # flushed at once, so each step is its own change
+        time.sleep(payload["pause"])
+    return {"steps": payload["steps"]}

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from runtime import RunStatus, get_runtime, metadata, runs, tasks, wait
+from runtime.errors import RunNotFoundError
 from tests import metadata_tasks  # noqa: F401 - registers the tasks
 from tests.helpers import wait_final, wait_for
 
@@ -76,6 +79,22 @@ def test_a_retry_does_not_repeat_the_changes_it_replays(env: Any, worker: Any):
     run = wait_final(tasks.trigger("m-retry-replay", {}).id)
     assert run.status == RunStatus.COMPLETED and run.attempt_count == 2
     assert run.output == {"before": 1, "after": 2}
+
+
+def test_subscribe_to_run_yields_each_change_until_the_run_ends(env: Any, worker: Any):
+    handle = tasks.trigger("m-progress", {"steps": 3, "pause": 0.4})
+    seen = list(runs.subscribe_to_run(handle.id, poll_interval=0.05, timeout=30))
+    steps = [r.metadata.get("step") for r in seen if r.status == RunStatus.EXECUTING]
+    # every step's progress is seen, in order, and the last item is the finished run
+    assert [s for i, s in enumerate(steps) if s and (i == 0 or s != steps[i - 1])] == [1, 2, 3]
+    assert seen[-1].status == RunStatus.COMPLETED and seen[-1].output == {"steps": 3}
+    assert all(a.updated_at <= b.updated_at for a, b in zip(seen, seen[1:], strict=False))
+    # a run that does not end in time: TimeoutError; an unknown id: RunNotFoundError
+    slow = tasks.trigger("m-progress", {"steps": 1, "pause": 0.1}, delay="1h")
+    with pytest.raises(TimeoutError, match="still DELAYED"):
+        list(runs.subscribe_to_run(slow.id, poll_interval=0.05, timeout=0.3))
+    with pytest.raises(RunNotFoundError):
+        next(runs.subscribe_to_run("run_nope"))
 
 
 def test_outside_a_run_parent_and_root_changes_do_nothing():
