@@ -1,6 +1,6 @@
 """buster-jobs runtime: Trigger.dev v4's task SDK in Python, on Dramatiq, RabbitMQ and Postgres.
 
-    from runtime import task, tasks, runs, queues, wait, logger, metadata, run_locals
+    from runtime import task, tasks, runs, queues, wait, logger, metadata, run_locals, tags
 
 Nothing connects at import time: the first trigger, or a worker's boot, builds the runtime
 from ``BUSTER_*`` settings (``runtime.configure`` chooses explicitly).
@@ -20,6 +20,7 @@ from .run_locals import LocalKey, run_locals
 from .runs import Run, runs
 from .schedules import schedules
 from .statuses import RunStatus
+from .tags import tags
 from .task import Task, schema_task, task
 from .trigger import tasks
 from .waits import wait
@@ -44,6 +45,7 @@ __all__ = [
     "schedules",
     "schema_task",
     "task",
+    "tags",
     "tasks",
     "wait",
 ]

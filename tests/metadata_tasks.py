@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from runtime import RetryOptions, metadata, task, wait
-from runtime.errors import UnstorableValueError
+from runtime import RetryOptions, metadata, tags, task, wait
+from runtime.errors import InvalidTriggerOptionsError, UnstorableValueError
 
 
 @task(id="m-child")
@@ -84,3 +84,15 @@ def progress(payload: dict, ctx: Any) -> dict:
         metadata.set("step", step).flush()  # flushed at once, so each step is its own change
         time.sleep(payload["pause"])
     return {"steps": payload["steps"]}
+
+
+@task(id="m-tags")
+def add_tags(payload: dict, ctx: Any) -> dict:
+    tags.add(f"customer:{payload['customer']}")
+    now = tags.add(["found:orders", f"customer:{payload['customer']}"])  # one is there
+    try:
+        tags.add([f"t{i}" for i in range(20)])
+        refused = None
+    except InvalidTriggerOptionsError as exc:
+        refused = str(exc)
+    return {"tags": now, "ctx_tags": list(ctx.run.tags), "refused": refused}

@@ -168,6 +168,12 @@ class Store:
             conn.execute(insert(t.run_tags), tag_rows)
         return inserted
 
+    def add_tags(self, run_id: str, tags: list[str], added: list[str]) -> None:
+        """A run's tags are now ``tags``, ``added`` being new: the row and the tag index."""
+        with self.engine.begin() as conn:
+            conn.execute(update(t.runs).where(t.runs.c.id == run_id).values(tags=tags))
+            conn.execute(insert(t.run_tags), [{"tag": tag, "run_id": run_id} for tag in added])
+
     def find_by_idempotency_keys(self, task_id: str, keys: Sequence[str]) -> dict[str, Row]:
         with self.autocommit.connect() as conn:
             rows = conn.execute(

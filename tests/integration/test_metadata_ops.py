@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from runtime import RunStatus, get_runtime, metadata, runs, tasks, wait
+from runtime import RunStatus, get_runtime, metadata, runs, tags, tasks, wait
 from runtime.errors import RunNotFoundError
 from tests import metadata_tasks  # noqa: F401 - registers the tasks
 from tests.helpers import wait_final, wait_for
@@ -97,10 +97,21 @@ def test_subscribe_to_run_yields_each_change_until_the_run_ends(env: Any, worker
         next(runs.subscribe_to_run("run_nope"))
 
 
-def test_outside_a_run_parent_and_root_changes_do_nothing():
+def test_a_run_tags_itself(env: Any, worker: Any):
+    handle = tasks.trigger("m-tags", {"customer": 7}, tags=["from:trigger"])
+    run = wait_final(handle.id)
+    expected = ["from:trigger", "customer:7", "found:orders"]
+    assert run.output["tags"] == run.output["ctx_tags"] == expected
+    assert "at most 10 tags, got 23" in run.output["refused"]  # and none of them added
+    assert runs.retrieve(handle.id).tags == expected
+    assert [r.id for r in runs.list(tag="found:orders")] == [handle.id]
+
+
+def test_outside_a_run_parent_and_root_changes_and_tags_do_nothing():
     metadata.parent.increment("x").set("y", 1)
     metadata.root.append("z", 2)
     assert metadata.parent.get("x") is None and metadata.root.current() is None
+    assert tags.add("nowhere") == []
 
 
 def _queued_ops() -> int:

@@ -21,9 +21,9 @@ from runtime.statuses import FINAL_STATUSES, KEY_RELEASING_STATUSES, RunStatus
 
 
 def test_public_api_is_exactly_what_design_names():
-    # plus Trigger.dev v4's `queues` API (and its Queue object) and its `locals` (here
-    # `run_locals`, and its LocalKey), which DESIGN.md predates
-    assert set(runtime.__all__) == {"Queue", "queues", "run_locals", "LocalKey"} | {
+    # plus Trigger.dev v4's `queues` API (and its Queue object), its `locals` (here
+    # `run_locals`, and its LocalKey) and `tags`, which DESIGN.md predates
+    assert set(runtime.__all__) == {"Queue", "queues", "run_locals", "LocalKey", "tags"} | {
         "AbortTaskRunError",
         "Result",
         "RetryOptions",
