@@ -194,6 +194,15 @@ class _OtherRunMetadata(_Metadata):
     def flush(self) -> None:
         metadata.flush()
 
+    @property
+    def parent(self) -> _OtherRunMetadata:
+        raise AttributeError(f"metadata.{self._which}.parent is not served: a run changes "
+                             "its parent's and its root's metadata, not a grandparent's")
+
+    @property
+    def root(self) -> _OtherRunMetadata:
+        raise AttributeError(f"metadata.{self._which}.root is not served: use metadata.root")
+
     def _op(self, op: dict[str, Any]) -> _Metadata:
         rc = current()
         if rc is None:

@@ -112,6 +112,8 @@ def test_outside_a_run_parent_and_root_changes_and_tags_do_nothing():
     metadata.root.append("z", 2)
     assert metadata.parent.get("x") is None and metadata.root.current() is None
     assert tags.add("nowhere") == []
+    with pytest.raises(AttributeError, match="not a grandparent"):
+        metadata.parent.parent.set("x", 1)
 
 
 def _queued_ops() -> int:
