@@ -28,6 +28,9 @@ class WebhookEndpoint(BaseModel):
     tolerance_seconds: int = Field(default=300, ge=1)
     #: tags every run of this endpoint carries
     tags: list[str] = Field(default_factory=list)
+    #: the task's payload: the ``envelope`` (body, event, delivery id, headers) or the
+    #: parsed ``body`` alone
+    payload: Literal["envelope", "body"] = "envelope"
 
     @model_validator(mode="after")
     def _standard_secret_is_a_key(self) -> WebhookEndpoint:

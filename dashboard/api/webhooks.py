@@ -9,7 +9,8 @@ same run is answered, and the task runs once.
 
 The task gets ``{"webhook", "id", "event", "body", "headers", "received_at"}``: the parsed
 JSON body (the text when it is not JSON), the sender's delivery id and event type, and the
-request's headers without credentials or signatures.
+request's headers without credentials or signatures; or, with ``"payload": "body"``, the
+parsed body alone (for a ``schema_task`` whose schema is the sender's event).
 """
 
 from __future__ import annotations
@@ -135,7 +136,9 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def _payload(name: str, delivery: Delivery, body: bytes, headers: Any) -> dict[str, Any]:
+def _payload(
+    name: str, endpoint: WebhookEndpoint, delivery: Delivery, body: bytes, headers: Any
+) -> Any:
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
@@ -144,6 +147,8 @@ def _payload(name: str, delivery: Delivery, body: bytes, headers: Any) -> dict[s
         parsed: Any = json.loads(text) if text.strip() else None
     except ValueError:
         parsed = text
+    if endpoint.payload == "body":
+        return parsed
     kept = {k.lower(): v for k, v in headers.items() if k.lower() not in _DROPPED_HEADERS}
     return {"webhook": name, "id": delivery.id, "event": delivery.event, "body": parsed,
             "headers": kept, "received_at": iso(utcnow())}
@@ -158,7 +163,8 @@ def _row(d: Dash, name: str, endpoint: WebhookEndpoint, delivery: Delivery, body
     if delivery.id:
         # a redelivery names the same run: the sender's retries run the task once
         options["idempotency_key"] = f"webhook:{name}:{delivery.id}"
-    return build_row(d.rt, endpoint.task, _payload(name, delivery, body, headers), options, None)
+    payload = _payload(name, endpoint, delivery, body, headers)
+    return build_row(d.rt, endpoint.task, payload, options, None)
 
 
 async def receive_webhook(request: Request) -> Response:
