@@ -39,8 +39,12 @@ def _tasks(d: Dash) -> list[dict[str, Any]]:
 
 @page
 async def tasks_page(request: Request, who: Principal) -> Response:
-    rows = await run_in_threadpool(_tasks, dash(request))
-    return render(request, who, "tasks.html", tasks=rows)
+    d = dash(request)
+    rows = await run_in_threadpool(_tasks, d)
+    # which incoming webhooks trigger which task (never their secrets)
+    hooks = [{"name": name, "task": ep.task, "scheme": ep.scheme, "payload": ep.payload}
+             for name, ep in sorted(d.settings.webhooks.items())]
+    return render(request, who, "tasks.html", tasks=rows, webhooks=hooks)
 
 
 def _queues(d: Dash) -> dict[str, Any]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import html
 import json
 import time
 from collections.abc import Iterator
@@ -64,7 +65,8 @@ def hooks_url(pg_env: Env) -> Iterator[str]:
     start_worker(pg_env)
     rt = get_runtime()
     wait_for(lambda: any(r["id"] == "t-echo" for r in rt.store.task_definitions()), timeout=30)
-    url, _ = start_dashboard(pg_env, dashboard_webhooks=json.dumps(ENDPOINTS))
+    url, _ = start_dashboard(pg_env, dashboard_webhooks=json.dumps(ENDPOINTS),
+                             dashboard_trusted_header="X-Forwarded-Email")
     yield url + "/api/v1/webhooks"
 
 
@@ -123,6 +125,16 @@ def test_bad_signatures_are_refused_and_store_nothing(hooks_url: str, pg_env: En
     logs = "".join(p.read_text() for p in pg_env.tmp.glob("dashboard-*.log"))
     assert "rejected webhook github" in logs
     assert GITHUB_SECRET not in logs and STRIPE_SECRET not in logs
+
+
+def test_the_tasks_page_lists_the_endpoints_without_their_secrets(hooks_url: str):
+    page = httpx.get(hooks_url.removesuffix("/api/v1/webhooks") + "/tasks",
+                     headers={"X-Forwarded-Email": "ops@example.com"})
+    assert page.status_code == 200
+    text = html.unescape(page.text)
+    assert "POST /api/v1/webhooks/stripe" in text and "POST /api/v1/webhooks/github" in text
+    assert "standard" in text and "body" in text
+    assert all(secret not in text for secret in (GITHUB_SECRET, STRIPE_SECRET, STANDARD_KEY))
 
 
 def test_stripe_and_standard_webhooks_deliveries(hooks_url: str, pg_env: Env):
