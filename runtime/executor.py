@@ -222,11 +222,9 @@ class Executor:
         changes they sent to other runs' metadata; first apply those other runs sent to
         them (metadata.parent/root of their children)."""
         with self._lock:
-            ids = list(self.active)
-        if ids:
-            self._receive_metadata_ops(ids)
-        with self._lock:
             contexts = list(self.active.values())
+        if contexts:
+            self._receive_metadata_ops([rc.run_id for rc in contexts])
         logs: list[dict[str, Any]] = []
         meta: dict[str, Any] = {}
         sent: list[tuple[str, dict[str, Any]]] = []

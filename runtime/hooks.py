@@ -135,8 +135,6 @@ def parse_decision(answer: Any, policy: dict[str, Any]) -> ErrorDecision | None:
     Raises TypeError/ValueError for an answer that cannot be meant."""
     if answer is None:
         return None
-    if isinstance(answer, ErrorDecision):
-        return answer
     if not isinstance(answer, dict):
         raise TypeError(
             "catch_error must return None or a dict with skip_retrying, retry_at, "
@@ -207,51 +205,40 @@ def next_retry(
 
 
 # ------------------------------------------------------------------------- the facade
+def _registrar(kind: HookKind, doc: str) -> Callable[..., Any]:
+    def reg(self: Any, name_or_fn: str | Hook, fn: Hook | None = None) -> Any:
+        return register(kind, name_or_fn, fn)
+
+    reg.__name__ = reg.__qualname__ = kind
+    reg.__doc__ = doc
+    return reg
+
+
 class GlobalHooks:
     """``tasks.on_start(...)`` etc.: each takes ``fn``, ``"name", fn``, or is a decorator
     (``@tasks.on_failure`` or ``@tasks.on_failure("alerts")``)."""
 
-    def _reg(self, kind: HookKind, name_or_fn: str | Hook, fn: Hook | None = None) -> Any:
-        return register(kind, name_or_fn, fn)
-
-    def on_start(self, name_or_fn: str | Hook, fn: Hook | None = None) -> Any:
-        """Before the first attempt of every run (not on retries, not on resumes)."""
-        return self._reg("on_start", name_or_fn, fn)
-
-    def on_start_attempt(self, name_or_fn: str | Hook, fn: Hook | None = None) -> Any:
-        """Before every attempt (``ctx.attempt["number"]`` tells which)."""
-        return self._reg("on_start_attempt", name_or_fn, fn)
-
-    def on_success(self, name_or_fn: str | Hook, fn: Hook | None = None) -> Any:
-        return self._reg("on_success", name_or_fn, fn)
-
-    def on_failure(self, name_or_fn: str | Hook, fn: Hook | None = None) -> Any:
-        """After the last attempt failed (not for canceled, timed-out or crashed runs)."""
-        return self._reg("on_failure", name_or_fn, fn)
-
-    def on_complete(self, name_or_fn: str | Hook, fn: Hook | None = None) -> Any:
-        """Once a run is final, whatever the status."""
-        return self._reg("on_complete", name_or_fn, fn)
-
-    def on_wait(self, name_or_fn: str | Hook, fn: Hook | None = None) -> Any:
-        """When a run suspends at a wait (``wait`` describes it)."""
-        return self._reg("on_wait", name_or_fn, fn)
-
-    def on_resume(self, name_or_fn: str | Hook, fn: Hook | None = None) -> Any:
-        """When a suspended run continues, before it replays (``wait``: the wait it ended)."""
-        return self._reg("on_resume", name_or_fn, fn)
-
-    def on_cancel(self, name_or_fn: str | Hook, fn: Hook | None = None) -> Any:
-        """When a run is canceled (executing, or queued, delayed or waiting)."""
-        return self._reg("on_cancel", name_or_fn, fn)
-
-    def catch_error(self, name_or_fn: str | Hook, fn: Hook | None = None) -> Any:
-        """After a failed attempt of any task without a ``catch_error`` answer of its own."""
-        return self._reg("catch_error", name_or_fn, fn)
+    on_start = _registrar(
+        "on_start", "Before the first attempt of every run (not on retries, not on resumes).")
+    on_start_attempt = _registrar(
+        "on_start_attempt", 'Before every attempt (``ctx.attempt["number"]`` tells which).')
+    on_success = _registrar("on_success", "After a run completed.")
+    on_failure = _registrar(
+        "on_failure", "After the last attempt failed (not for canceled, timed-out or crashed "
+        "runs).")
+    on_complete = _registrar("on_complete", "Once a run is final, whatever the status.")
+    on_wait = _registrar("on_wait", "When a run suspends at a wait (``wait`` describes it).")
+    on_resume = _registrar(
+        "on_resume", "When a suspended run continues, before it replays (``wait``: the wait "
+        "it ended).")
+    on_cancel = _registrar(
+        "on_cancel", "When a run is canceled (executing, or queued, delayed or waiting).")
+    catch_error = _registrar(
+        "catch_error", "After a failed attempt of any task without a ``catch_error`` answer "
+        "of its own.")
 
     def middleware(self, name: str, fn: Hook | None = None) -> Any:
-        """Wrap every attempt: ``fn(payload, ctx, next)`` must call ``next()`` once and
-        return its value."""
+        """Wrap every attempt: ``fn(payload, ctx, next)`` must call ``next()`` once."""
         if not isinstance(name, str):
             raise TypeError("a middleware needs a name: tasks.middleware('db', fn)")
-        return self._reg("middleware", name, fn)
+        return register("middleware", name, fn)

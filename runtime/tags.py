@@ -13,7 +13,7 @@ import logging
 from collections.abc import Sequence
 
 from .context import current
-from .trigger import _tags
+from .trigger import check_tags
 
 log = logging.getLogger("buster.tags")
 
@@ -29,7 +29,7 @@ class _Tags:
             return []
         rc.check_interrupts()
         rt = rc.executor.runtime
-        wanted = _tags(rt, [*rc.ctx.run.tags, *([tags] if isinstance(tags, str) else tags)])
+        wanted = check_tags(rt, [*rc.ctx.run.tags, *([tags] if isinstance(tags, str) else tags)])
         added = [tag for tag in wanted if tag not in rc.ctx.run.tags]
         if added:
             rc.executor.store.add_tags(rc.run_id, wanted, added)

@@ -158,7 +158,8 @@ def _say_once(option: str, why: str) -> None:
                 option, why)
 
 
-def _tags(rt: Runtime, tags: Any) -> list[str]:
+def check_tags(rt: Runtime, tags: Any) -> list[str]:
+    """A run's tags, deduplicated and checked (count, length, storable text)."""
     if tags is None:
         return []
     if isinstance(tags, str):
@@ -248,7 +249,7 @@ def build_row(
         "task_version": (definition or {}).get("version"),
         "payload": encoded,
         "metadata": meta,
-        "tags": _tags(rt, options.get("tags")),
+        "tags": check_tags(rt, options.get("tags")),
         "idempotency_key": str(hashed) if hashed is not None else None,
         "idempotency_key_user": hashed.user_key if hashed is not None else None,
         "idempotency_key_scope": hashed.scope if hashed is not None else None,

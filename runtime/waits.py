@@ -37,15 +37,21 @@ def _require_run(what: str) -> RunContext:
     return rc
 
 
+def _steps(rc: RunContext) -> list[Any]:
+    """The run's replay record, read once per execution."""
+    if rc.steps is None:
+        rc.steps = list(rc.executor.store.steps(rc.run_id))
+    return rc.steps
+
+
 def _record(rc: RunContext, kind: str, name: str) -> Any:
     """The replay record at this call's position, or None on first execution. Raises when
     the record shows a different call: the task code is not deterministic."""
-    if rc.steps is None:
-        rc.steps = list(rc.executor.store.steps(rc.run_id))
+    steps = _steps(rc)
     seq = rc.seq
     rc.seq += 1
-    if seq < len(rc.steps):
-        rec = rc.steps[seq]
+    if seq < len(steps):
+        rec = steps[seq]
         if rec["kind"] != kind or rec["name"] != name:
             raise NonDeterminismError(
                 f"replay of run {rc.run_id} diverged at call #{seq}: the record has "
@@ -80,9 +86,7 @@ def _wait_info(kind: str, name: str) -> dict[str, Any]:
 def last_wait(rc: RunContext) -> dict[str, Any] | None:
     """The latest durable wait in the run's replay record (loading the record, which the
     replay then uses), or None before the first."""
-    if rc.steps is None:
-        rc.steps = list(rc.executor.store.steps(rc.run_id))
-    for rec in reversed(rc.steps):
+    for rec in reversed(_steps(rc)):
         if rec["kind"] in _WAIT_TYPES and rec.get("waitpoint_id"):
             return {"waitpoint_id": rec["waitpoint_id"], **_wait_info(rec["kind"], rec["name"])}
     return None
@@ -94,9 +98,7 @@ def replaying(rc: RunContext) -> bool:
     call recorded."""
     if not rc.resumed and rc.attempt == 1:
         return False  # the run's first execution: nothing is recorded yet
-    if rc.steps is None:
-        rc.steps = list(rc.executor.store.steps(rc.run_id))
-    return rc.seq < len(rc.steps)
+    return rc.seq < len(_steps(rc))
 
 
 def _remember(rc: RunContext, row: dict[str, Any]) -> None:

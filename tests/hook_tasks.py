@@ -8,18 +8,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from runtime import AbortTaskRunError, RetryOptions, run_locals, task, wait
+from tests.tasks import _hook as _line
 from tests.tasks import trace
 
 RETRY = RetryOptions(max_attempts=4, factor=1, min_timeout_ms=20, randomize=False)
 WHO = run_locals.create("who")
-
-
-def _line(name: str) -> Any:
-    def hook(payload: Any, ctx: Any) -> None:
-        trace(payload, f"{name}:{ctx.attempt['number']}")
-
-    hook.__name__ = name
-    return hook
 
 
 def _catch(payload: dict, ctx: Any, error: BaseException, retry_at: Any, retry: dict) -> Any:
