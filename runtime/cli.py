@@ -207,6 +207,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
             status=args.status or None,
             task=args.task or None,
             tag=args.tag or None,
+            period=args.period,
             limit=args.limit,
             cursor=args.cursor,
         )
@@ -220,6 +221,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
         return 0
     if args.action == "prune":
         return _prune_runs(args.older_than)
+    if args.action in ("cancel", "replay") and not args.run_id:
+        return _bulk_runs(args)
     if not args.run_id:
         raise SystemExit(f"runs {args.action} needs a run id")
     if args.action == "show":
@@ -229,6 +232,26 @@ def cmd_runs(args: argparse.Namespace) -> int:
     elif args.action == "replay":
         h = runs.replay(args.run_id)
         _print({"id": h.id})
+    return 0
+
+
+def _bulk_runs(args: argparse.Namespace) -> int:
+    """``runs cancel|replay`` with filters instead of a run id: how many match, and with
+    ``--yes`` the action on all of them (runtime/bulk.py)."""
+    from . import runs
+
+    filters = {"status": args.status, "task": args.task, "tag": args.tag,
+               "period": args.period}
+    if not any(filters.values()):
+        raise SystemExit(f"runs {args.action} needs a run id, or filters (--status, --task, "
+                         "--tag, --period) for every run they match")
+    act = runs.bulk_cancel if args.action == "cancel" else runs.bulk_replay
+    result = act(max_runs=args.max_runs, dry_run=not args.yes, **filters)
+    _print(result.to_dict())
+    if not args.yes:
+        more = "+" if result.truncated else ""
+        print(f"{result.count}{more} runs match; add --yes to {args.action} them",
+              file=sys.stderr)
     return 0
 
 
@@ -375,7 +398,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--modules", dest="modules", nargs="*", default=[])
     r.set_defaults(fn=cmd_run)
 
-    rs = sub.add_parser("runs", help="list, show, cancel, replay or prune runs")
+    rs = sub.add_parser("runs", help="list, show, cancel, replay (one, or every run filters "
+                        "match) or prune runs")
     rs.add_argument("action", choices=["list", "show", "cancel", "replay", "prune"])
     rs.add_argument("run_id", nargs="?")
     rs.add_argument("--older-than", help="prune: runs finished this long ago (e.g. 30d); "
@@ -385,6 +409,11 @@ def build_parser() -> argparse.ArgumentParser:
     rs.add_argument("--tag", action="append")
     rs.add_argument("--limit", type=int, default=25)
     rs.add_argument("--cursor")
+    rs.add_argument("--period", help="runs created this long ago or since (e.g. 1h)")
+    rs.add_argument("--yes", action="store_true",
+                    help="cancel/replay with filters: act (without it, only count)")
+    rs.add_argument("--max-runs", type=int, default=10_000,
+                    help="cancel/replay with filters: at most this many runs")
     rs.set_defaults(fn=cmd_runs)
 
     qs = sub.add_parser(

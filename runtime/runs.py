@@ -1,4 +1,5 @@
-"""``runs``: retrieve, list, cancel, replay, poll, reschedule — reads and commands on runs."""
+"""``runs``: retrieve, list, cancel, replay (one run or in bulk), poll, reschedule — reads and
+commands on runs."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from . import secrets
+from . import bulk, secrets
 from .bootstrap import get_runtime
-from .durations import parse_duration, resolve_time, utcnow
+from .durations import resolve_time, utcnow
 from .errors import InvalidTriggerOptionsError, RunNotFoundError
 from .statuses import FAILED_STATUSES, FINAL_STATUSES, RunStatus
 
@@ -209,27 +210,10 @@ def list(  # noqa: A001 - the public name is runs.list, as in Trigger.dev
     """Newest first; pass ``next_cursor`` back as ``cursor`` for the next page."""
     if not 1 <= limit <= 1000:
         raise InvalidTriggerOptionsError("limit must be between 1 and 1000")
-    as_list = lambda v: [v] if isinstance(v, str) else v  # noqa: E731
-    if period:
-        from datetime import timedelta
-
-        created_from = utcnow() - timedelta(seconds=parse_duration(period) or 0)
-    statuses = as_list(status)
-    for s in statuses or []:
-        if s not in RunStatus.__members__:
-            raise InvalidTriggerOptionsError(f"unknown status {s!r}")
-    rows = get_runtime().store.list_runs(
-        statuses=statuses,
-        tasks=as_list(task),
-        tags=as_list(tag),
-        created_from=created_from,
-        created_to=created_to,
-        batch_id=batch,
-        schedule_id=schedule,
-        idempotency_key=idempotency_key,
-        cursor=cursor,
-        limit=limit + 1,
-    )
+    filters = bulk.filters_of(
+        status=status, task=task, tag=tag, created_from=created_from, created_to=created_to,
+        period=period, batch=batch, schedule=schedule, idempotency_key=idempotency_key)
+    rows = get_runtime().store.list_runs(**filters, cursor=cursor, limit=limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
     return RunPage(
@@ -270,6 +254,22 @@ def replay(run_id: Any, *, payload: Any = None, tags: Sequence[str] | None = Non
     new["replayed_from"] = row["id"]
     new["queue"] = new["queue"] or row["queue"]
     return insert_and_publish(rt, [new])[0]
+
+
+def bulk_cancel(*, max_runs: int = bulk.DEFAULT_MAX_RUNS, dry_run: bool = False,
+                **filters: Any) -> bulk.BulkResult:
+    """Cancel every run not yet final that ``filters`` (those of :func:`list`) match, and
+    their unfinished children; at most ``max_runs``. ``dry_run``: only count them."""
+    return bulk.apply(get_runtime().store, "cancel", bulk.filters_of(**filters),
+                      max_runs=max_runs, dry_run=dry_run)
+
+
+def bulk_replay(*, max_runs: int = bulk.DEFAULT_MAX_RUNS, dry_run: bool = False,
+                **filters: Any) -> bulk.BulkResult:
+    """Replay every run ``filters`` (those of :func:`list`; usually a final ``status``)
+    match, at most ``max_runs``; ``run_ids`` are the new runs. ``dry_run``: only count."""
+    return bulk.apply(get_runtime().store, "replay", bulk.filters_of(**filters),
+                      max_runs=max_runs, dry_run=dry_run)
 
 
 def reschedule(run_id: Any, delay: Any) -> Run:
@@ -336,6 +336,8 @@ class _Runs:
     list = staticmethod(list)
     cancel = staticmethod(cancel)
     replay = staticmethod(replay)
+    bulk_cancel = staticmethod(bulk_cancel)
+    bulk_replay = staticmethod(bulk_replay)
     reschedule = staticmethod(reschedule)
     poll = staticmethod(poll)
     subscribe_to_run = staticmethod(subscribe_to_run)

@@ -10,7 +10,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from runtime import bulk
 from runtime import runs as rruns
+from runtime.bulk import BulkAction
 from runtime.errors import RunNotFoundError
 from runtime.statuses import CANCELABLE_STATUSES, RunStatus
 from runtime.store import dashboard as sql
@@ -99,30 +101,9 @@ async def runs_list(request: Request, who: Principal) -> Response:
     )
 
 
-def _bulk(d: Dash, f: dict[str, Any], action: str) -> int:
-    """Apply ``action`` to every run the filters match (up to ``bulk_limit``), page by
-    page so a million-run filter never loads at once."""
-    filters = store_filters(f)
-    if action == "cancel":
-        wanted = [s.value for s in CANCELABLE_STATUSES]
-        filters["statuses"] = [s for s in (filters["statuses"] or wanted) if s in wanted]
-        if not filters["statuses"]:
-            return 0
-    done, cursor = 0, time_cursor(None, filters["created_to"])
-    while done < d.settings.bulk_limit:
-        rows = d.store.list_runs(**filters, cursor=cursor, limit=500, columns=LIST_COLUMNS)
-        for row in rows:
-            if action == "cancel":
-                done += 1 if rruns.cancel(row["id"]) else 0
-            else:
-                rruns.replay(row["id"])
-                done += 1
-            if done >= d.settings.bulk_limit:
-                break
-        if len(rows) < 500:
-            break
-        cursor = rows[-1]["id"]
-    return done
+def _bulk(d: Dash, f: dict[str, Any], action: BulkAction) -> int:
+    """Apply ``action`` to every run the filters match (up to ``bulk_limit``)."""
+    return bulk.apply(d.store, action, store_filters(f), max_runs=d.settings.bulk_limit).count
 
 
 @page

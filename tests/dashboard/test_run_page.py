@@ -57,3 +57,26 @@ def test_queues_page_counts_runs_waiting_for_a_concurrency_slot(server: Server):
         wait_final(h.id, timeout=60)
     page = html.unescape(browser.get("/queues").text)
     assert "No run of a task with a concurrency limit is executing or queued." in page
+
+
+def test_runs_page_bulk_actions_act_on_what_the_filters_match(server: Server):
+    import uuid
+
+    from runtime import RunStatus, runs
+
+    browser = login(server)
+    tag, other = f"bulk:{uuid.uuid4().hex[:8]}", f"bulk:{uuid.uuid4().hex[:8]}"
+    mine = [tasks.trigger("t-echo", {"i": i}, delay="1h", tags=[tag]).id for i in range(3)]
+    theirs = tasks.trigger("t-echo", {}, delay="1h", tags=[other]).id
+    csrf = browser.cookies["bj_csrf"]
+    r = browser.post("/runs/bulk", data={"csrf": csrf, "action": "cancel", "tag": tag},
+                     follow_redirects=True)
+    assert r.status_code == 200 and "3 runs canceled" in html.unescape(r.text)
+    assert {runs.retrieve(i).status for i in mine} == {RunStatus.CANCELED}
+    assert runs.retrieve(theirs).status == RunStatus.DELAYED
+    r = browser.post("/runs/bulk", data={"csrf": csrf, "action": "replay", "tag": tag,
+                                         "status": "CANCELED"}, follow_redirects=True)
+    assert "3 runs replayed" in html.unescape(r.text)
+    assert len(runs.list(tag=tag, status="CANCELED").data) == 3
+    assert browser.post("/runs/bulk", data={"csrf": csrf, "action": "delete"}).status_code == 400
+    runs.bulk_cancel(tag=[tag, other])

@@ -1,0 +1,117 @@
+"""Bulk cancel and replay: every run a filter matches, as ops need after an incident.
+
+    runs.bulk_cancel(task="introspect-data", status="QUEUED")         # a stuck backlog
+    runs.bulk_replay(task="introspect-data", status="FAILED", period="1h")  # after an outage
+    runs.bulk_cancel(tag="org:7", dry_run=True).count                 # how many, first
+
+The filters are those of ``runs.list``. The runs are walked newest first, a page at a time
+(a million-run filter never loads at once), and only those that existed when the walk
+passed them are touched: a replay's new run is newer than the walk, so it is never replayed
+again. ``max_runs`` bounds one call (10,000 by default, as the dashboard's bulk actions);
+``truncated`` says more matched. The dashboard's "Cancel all matching" / "Replay all
+matching" and ``buster-jobs runs cancel|replay --status … --yes`` are this.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from .durations import parse_duration, utcnow
+from .errors import InvalidTriggerOptionsError
+from .statuses import CANCELABLE_STATUSES, RunStatus
+from .store import tables as t
+
+BulkAction = Literal["cancel", "replay"]
+DEFAULT_MAX_RUNS = 10_000
+_PAGE = 500
+
+
+@dataclass
+class BulkResult:
+    action: BulkAction
+    #: runs canceled or replayed (with ``dry_run``: that would be)
+    count: int = 0
+    #: the runs canceled (their canceled children too), or the replays' new runs; empty
+    #: for a dry run
+    run_ids: list[str] = field(default_factory=list)
+    #: more runs matched than ``max_runs``
+    truncated: bool = False
+    dry_run: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"action": self.action, "count": self.count, "run_ids": self.run_ids,
+                "truncated": self.truncated, "dry_run": self.dry_run}
+
+
+def apply(store: Any, action: BulkAction, filters: Mapping[str, Any], *,
+          max_runs: int = DEFAULT_MAX_RUNS, dry_run: bool = False) -> BulkResult:
+    """``action`` on every run ``filters`` (``Store.list_runs`` keywords) match, newest
+    first, at most ``max_runs``. Cancel looks only at runs not yet final (a final one has
+    nothing to cancel); replay at every run matched, so filter by status."""
+    if action not in ("cancel", "replay"):
+        raise InvalidTriggerOptionsError(f"unknown bulk action {action!r}")
+    if max_runs < 1:
+        raise InvalidTriggerOptionsError("max_runs must be at least 1")
+    from . import runs  # runs imports this module
+
+    query = dict(filters)
+    if action == "cancel":
+        cancelable = {s.value for s in CANCELABLE_STATUSES}
+        wanted = [s for s in (query.get("statuses") or sorted(cancelable)) if s in cancelable]
+        if not wanted:
+            return BulkResult(action, dry_run=dry_run)
+        query["statuses"] = wanted
+    result = BulkResult(action, dry_run=dry_run)
+    cursor = query.pop("cursor", None)
+    while True:
+        rows = store.list_runs(**query, cursor=cursor, limit=_PAGE + 1,
+                               columns=[t.runs.c.id])
+        for row in rows[:_PAGE]:
+            if result.count >= max_runs:
+                result.truncated = True
+                return result
+            if dry_run:
+                result.count += 1
+            elif action == "cancel":
+                canceled = store.cancel(row["id"])
+                if canceled:  # [] when it ended meanwhile
+                    result.count += 1
+                    result.run_ids += canceled
+            else:
+                result.run_ids.append(runs.replay(row["id"]).id)
+                result.count += 1
+        if len(rows) <= _PAGE:
+            return result
+        cursor = rows[_PAGE - 1]["id"]
+
+
+def filters_of(
+    *,
+    status: str | Sequence[str] | None = None,
+    task: str | Sequence[str] | None = None,
+    tag: str | Sequence[str] | None = None,
+    created_from: datetime | None = None,
+    created_to: datetime | None = None,
+    period: str | None = None,
+    batch: str | None = None,
+    schedule: str | None = None,
+    idempotency_key: str | None = None,
+) -> dict[str, Any]:
+    """``runs.list``'s keyword filters as ``Store.list_runs`` takes them (checked)."""
+    def as_list(v: str | Sequence[str] | None) -> list[str] | None:
+        return [v] if isinstance(v, str) else (list(v) if v else None)
+
+    statuses = as_list(status)
+    for s in statuses or []:
+        if s not in RunStatus.__members__:
+            raise InvalidTriggerOptionsError(f"unknown status {s!r}")
+    if period:
+        created_from = utcnow() - timedelta(seconds=parse_duration(period) or 0)
+    return {
+        "statuses": statuses, "tasks": as_list(task), "tags": as_list(tag),
+        "created_from": created_from, "created_to": created_to, "batch_id": batch,
+        "schedule_id": schedule, "idempotency_key": idempotency_key,
+    }
