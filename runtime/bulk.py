@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from .durations import parse_duration, utcnow
-from .errors import InvalidTriggerOptionsError
+from .errors import InvalidTriggerOptionsError, RunNotFoundError
 from .statuses import CANCELABLE_STATUSES, RunStatus
 from .store import tables as t
 
@@ -81,7 +81,10 @@ def apply(store: Any, action: BulkAction, filters: Mapping[str, Any], *,
                     result.count += 1
                     result.run_ids += canceled
             else:
-                result.run_ids.append(runs.replay(row["id"]).id)
+                try:
+                    result.run_ids.append(runs.replay(row["id"]).id)
+                except RunNotFoundError:  # deleted (retention) since the page was read
+                    continue
                 result.count += 1
         if len(rows) <= _PAGE:
             return result

@@ -409,7 +409,7 @@ def build_parser() -> argparse.ArgumentParser:
     rs.add_argument("--tag", action="append")
     rs.add_argument("--limit", type=int, default=25)
     rs.add_argument("--cursor")
-    rs.add_argument("--period", help="runs created this long ago or since (e.g. 1h)")
+    rs.add_argument("--period", help="only runs created within this long before now (e.g. 1h)")
     rs.add_argument("--yes", action="store_true",
                     help="cancel/replay with filters: act (without it, only count)")
     rs.add_argument("--max-runs", type=int, default=10_000,

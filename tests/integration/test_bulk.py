@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from runtime import RunStatus, bulk, runs, tasks
-from runtime.errors import InvalidTriggerOptionsError
+from runtime.errors import InvalidTriggerOptionsError, RunNotFoundError
 from tests.helpers import wait_final
 
 
@@ -58,6 +58,18 @@ def test_bulk_cancel_and_replay_walk_every_match_page_by_page(
     assert all(tag in r.tags for r in finals)
     assert runs.bulk_replay(tag=tag, status="CANCELED", dry_run=True).count == 5
 
+    # a run deleted between reading its page and replaying it is skipped, not an error
+    real_replay = runs.replay
+
+    def replay_or_gone(run_id: str, **kw: Any) -> Any:
+        if run_id == waiting[0]:
+            raise RunNotFoundError(f"no run with id {run_id!r}")
+        return real_replay(run_id, **kw)
+
+    monkeypatch.setattr(runs, "replay", replay_or_gone)
+    skipped = runs.bulk_replay(tag=tag, status="CANCELED", max_runs=5)
+    assert skipped.count == 4 and len(skipped.run_ids) == 4
+    runs.bulk_cancel(tag=tag)
     runs.bulk_cancel(tag=other)
     with pytest.raises(InvalidTriggerOptionsError, match="unknown status"):
         runs.bulk_cancel(status="STUCK")
