@@ -65,7 +65,7 @@ def apply(store: Any, action: BulkAction, filters: Mapping[str, Any], *,
             return BulkResult(action, dry_run=dry_run)
         query["statuses"] = wanted
     result = BulkResult(action, dry_run=dry_run)
-    cursor = query.pop("cursor", None)
+    cursor: str | None = None
     while True:
         rows = store.list_runs(**query, cursor=cursor, limit=_PAGE + 1,
                                columns=[t.runs.c.id])

@@ -468,10 +468,7 @@ class Executor:
         default_delay_ms: float | None,
     ) -> ErrorDecision | None:
         """The task's ``catch_error``, then the global ones, until one answers."""
-        catchers = hooks_for("catch_error", task)
-        if task.catch_error is not None:  # the task's own speaks first
-            catchers = [catchers.pop(), *catchers]
-        for catcher in catchers:
+        for catcher in hooks_for("catch_error", task, own_first=True):
             answer = call_hook(
                 catcher,
                 payload=payload,

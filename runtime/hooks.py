@@ -23,7 +23,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from .retry import RetryOptions, backoff_ms
 
@@ -43,18 +43,7 @@ HookKind = Literal[
     "catch_error",
     "middleware",
 ]
-KINDS: tuple[HookKind, ...] = (
-    "on_start",
-    "on_start_attempt",
-    "on_success",
-    "on_failure",
-    "on_complete",
-    "on_wait",
-    "on_resume",
-    "on_cancel",
-    "catch_error",
-    "middleware",
-)
+KINDS: tuple[HookKind, ...] = get_args(HookKind)
 
 _lock = threading.Lock()
 _GLOBAL: dict[str, dict[str, Hook]] = {kind: {} for kind in KINDS}
@@ -102,16 +91,14 @@ def restore(saved: dict[str, dict[str, Hook]]) -> None:
             _GLOBAL[kind] = dict(saved.get(kind, {}))
 
 
-def hooks_for(kind: HookKind, task: Task[Any]) -> list[Hook]:
-    """The global hooks of ``kind`` in registration order, then the task's own."""
+def hooks_for(kind: HookKind, task: Task[Any], *, own_first: bool = False) -> list[Hook]:
+    """The global hooks of ``kind`` in registration order, then the task's own (first,
+    with ``own_first``: a task's ``catch_error`` answers before the global ones)."""
     with _lock:
-        out = list(_GLOBAL[kind].values())
+        shared = list(_GLOBAL[kind].values())
     own = getattr(task, kind, None)
-    if kind == "middleware":
-        out.extend(own or ())
-    elif own is not None:
-        out.append(own)
-    return out
+    mine = list(own or ()) if kind == "middleware" else ([] if own is None else [own])
+    return mine + shared if own_first else shared + mine
 
 
 # -------------------------------------------------------------------------- catch_error
