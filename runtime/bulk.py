@@ -8,8 +8,12 @@ The filters are those of ``runs.list``. The runs are walked newest first, a page
 (a million-run filter never loads at once), and only those that existed when the walk
 passed them are touched: a replay's new run is newer than the walk, so it is never replayed
 again. ``max_runs`` bounds one call (10,000 by default, as the dashboard's bulk actions);
-``truncated`` says more matched. The dashboard's "Cancel all matching" / "Replay all
-matching" and ``buster-jobs runs cancel|replay --status … --yes`` are this.
+``truncated`` says more matched, and ``next`` is where the walk stopped: pass it back as
+``after`` to go on with the older runs. Calling again without it would start over from the
+newest: right for a cancel (what was canceled no longer matches), wrong for a replay (it
+would replay the same runs twice). The dashboard's "Cancel all matching" / "Replay all
+matching", ``buster-jobs runs cancel|replay --status … --yes`` and ``POST
+/api/v1/runs/bulk`` are this.
 """
 
 from __future__ import annotations
@@ -40,17 +44,21 @@ class BulkResult:
     #: more runs matched than ``max_runs``
     truncated: bool = False
     dry_run: bool = False
+    #: when truncated: the last run walked; ``after=next`` goes on with the older ones
+    next: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"action": self.action, "count": self.count, "run_ids": self.run_ids,
-                "truncated": self.truncated, "dry_run": self.dry_run}
+                "truncated": self.truncated, "dry_run": self.dry_run, "next": self.next}
 
 
 def apply(store: Any, action: BulkAction, filters: Mapping[str, Any], *,
-          max_runs: int = DEFAULT_MAX_RUNS, dry_run: bool = False) -> BulkResult:
+          max_runs: int = DEFAULT_MAX_RUNS, dry_run: bool = False,
+          after: str | None = None) -> BulkResult:
     """``action`` on every run ``filters`` (``Store.list_runs`` keywords) match, newest
-    first, at most ``max_runs``. Cancel looks only at runs not yet final (a final one has
-    nothing to cancel); replay at every run matched, so filter by status."""
+    first, at most ``max_runs``, starting below ``after`` (a truncated result's ``next``).
+    Cancel looks only at runs not yet final (a final one has nothing to cancel); replay at
+    every run matched, so filter by status."""
     if action not in ("cancel", "replay"):
         raise InvalidTriggerOptionsError(f"unknown bulk action {action!r}")
     if max_runs < 1:
@@ -64,15 +72,18 @@ def apply(store: Any, action: BulkAction, filters: Mapping[str, Any], *,
         if not wanted:
             return BulkResult(action, dry_run=dry_run)
         query["statuses"] = wanted
+    if after is not None and not (isinstance(after, str) and after.startswith("run_")):
+        raise InvalidTriggerOptionsError(f"after must be a run id, not {after!r}")
     result = BulkResult(action, dry_run=dry_run)
-    cursor: str | None = None
+    cursor, walked = after, after
     while True:
         rows = store.list_runs(**query, cursor=cursor, limit=_PAGE + 1,
                                columns=[t.runs.c.id])
         for row in rows[:_PAGE]:
             if result.count >= max_runs:
-                result.truncated = True
+                result.truncated, result.next = True, walked
                 return result
+            walked = row["id"]
             if dry_run:
                 result.count += 1
             elif action == "cancel":

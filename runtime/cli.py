@@ -246,11 +246,14 @@ def _bulk_runs(args: argparse.Namespace) -> int:
         raise SystemExit(f"runs {args.action} needs a run id, or filters (--status, --task, "
                          "--tag, --period) for every run they match")
     act = runs.bulk_cancel if args.action == "cancel" else runs.bulk_replay
-    result = act(max_runs=args.max_runs, dry_run=not args.yes, **filters)
+    result = act(max_runs=args.max_runs, dry_run=not args.yes, after=args.after, **filters)
     _print(result.to_dict())
     if not args.yes:
         more = "+" if result.truncated else ""
         print(f"{result.count}{more} runs match; add --yes to {args.action} them",
+              file=sys.stderr)
+    elif result.next:
+        print(f"more runs match: add --after {result.next} to go on with the older ones",
               file=sys.stderr)
     return 0
 
@@ -414,6 +417,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="cancel/replay with filters: act (without it, only count)")
     rs.add_argument("--max-runs", type=int, default=10_000,
                     help="cancel/replay with filters: at most this many runs")
+    rs.add_argument("--after", help="cancel/replay with filters: go on below this run id "
+                    "(the 'next' of a call that stopped at --max-runs)")
     rs.set_defaults(fn=cmd_runs)
 
     qs = sub.add_parser(

@@ -148,6 +148,27 @@ SCHEMAS: dict[str, Any] = {
     "IdResponse": _obj({"id": _STR}, ["id"]),
     "ReplayRequest": _obj({"payload": {}, "tags": {"type": "array"}, "metadata": {}}),
     "RescheduleRequest": _obj({"delay": _STR}, ["delay"]),
+    "BulkRunsRequest": _obj(
+        {
+            "action": {"type": "string", "enum": ["cancel", "replay"]},
+            "filter": _obj({
+                "status": {}, "taskIdentifier": {}, "tag": {}, "batch": _STR,
+                "schedule": _STR, "idempotencyKey": _STR,
+                "createdAt": _obj({"from": {}, "to": {}, "period": _STR}),
+            }),
+            "maxRuns": {"type": "integer", "minimum": 1, "maximum": 10000},
+            "dryRun": _BOOL,
+            "after": _STR,
+        },
+        ["action", "filter"],
+    ),
+    "BulkRunsResponse": _obj(
+        {
+            "action": _STR, "count": {"type": "integer"}, "runIds": {"type": "array"},
+            "truncated": _BOOL, "dryRun": _BOOL, "next": {"type": ["string", "null"]},
+        },
+        ["action", "count", "runIds", "truncated", "dryRun", "next"],
+    ),
     "CreateTokenRequest": _obj(
         {
             "timeout": _STR,

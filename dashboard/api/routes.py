@@ -65,6 +65,15 @@ OPS = [
     ),
     Op(
         "POST",
+        "/api/v1/runs/bulk",
+        runs.bulk_runs,
+        "Cancel or replay every run a filter matches (at most maxRuns; next continues)",
+        body="BulkRunsRequest",
+        response="BulkRunsResponse",
+        errors=(400, 401),
+    ),
+    Op(
+        "POST",
         "/api/v2/runs/{run_id}/cancel",
         runs.cancel_run,
         "Cancel a run",

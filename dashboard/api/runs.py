@@ -1,9 +1,11 @@
-"""Runs: retrieve, list, cancel, replay, reschedule, and the realtime SSE stream."""
+"""Runs: retrieve, list, cancel, replay (one, or every run a filter matches), reschedule,
+and the realtime SSE stream."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -12,8 +14,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from runtime import bulk, secrets
 from runtime import runs as rruns
-from runtime import secrets
 from runtime.errors import InvalidTriggerOptionsError, RunNotFoundError
 from runtime.statuses import RunStatus
 from runtime.store import tables as t
@@ -23,6 +25,8 @@ from ..state import Dash, dash
 from .common import Reply, endpoint, json_body, object_body, once
 from .errors import ApiError
 from .serialize import list_item, run_object
+
+log = logging.getLogger("buster.dashboard.api")
 
 # list pages read only what an item shows: never the payload or output
 LIST_COLUMNS = [
@@ -229,6 +233,88 @@ async def reschedule_run(request: Request, d: Dash, who: Principal) -> Reply:
     run_id = request.path_params["run_id"]
     body = object_body(await json_body(request))
     return await run_in_threadpool(_reschedule_sync, d, run_id, body)
+
+
+# ---------------------------------------------------------------------- bulk actions
+_BULK_KEYS = {"action", "filter", "maxRuns", "dryRun", "after"}
+_BULK_FILTERS = {"status", "taskIdentifier", "tag", "batch", "schedule", "idempotencyKey",
+                 "createdAt"}
+# One request walks at most this many runs unless it asks for more (up to the SDK's
+# 10,000): a thousand replays take seconds, ten thousand may outlast a proxy's timeout.
+# `next` continues where a truncated call stopped.
+BULK_DEFAULT_MAX_RUNS = 1_000
+
+
+def _strings(name: str, value: Any) -> str | None:
+    """A filter given as a string (comma-separated, as in the query string) or a list of
+    strings → the query string's comma-separated form."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and all(isinstance(v, str) and "," not in v for v in value):
+        return ",".join(value)
+    raise ApiError(400, f"Invalid filter.{name}: a string or a list of strings")
+
+
+def body_filters(value: Any) -> dict[str, Any]:
+    """A bulk request's ``filter`` object (the names of ``filter[...]``) → the filters of
+    ``runs.list``, checked as the list endpoint checks its query string."""
+    f = object_body({} if value is None else value)
+    unknown = set(f) - _BULK_FILTERS
+    if unknown:
+        raise ApiError(400, f"Invalid filter: unknown key(s) {', '.join(sorted(unknown))}")
+    created = f.get("createdAt") or {}
+    if not isinstance(created, dict) or set(created) - {"from", "to", "period"}:
+        raise ApiError(400, "Invalid filter.createdAt: an object of from, to, period")
+    q: dict[str, Any] = {f"filter[{k}]": _strings(k, f.get(k)) for k in (
+        "status", "taskIdentifier", "tag", "batch", "schedule", "idempotencyKey")}
+    for part in ("from", "to", "period"):
+        v = created.get(part)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, str | int)):
+            raise ApiError(400, f"Invalid filter.createdAt.{part}: {v!r}")
+        q[f"filter[createdAt][{part}]"] = None if v is None else str(v)
+    return list_filters(q)
+
+
+def _bulk_sync(d: Dash, who: Principal, body: dict[str, Any]) -> Reply:
+    unknown = set(body) - _BULK_KEYS
+    if unknown:
+        raise ApiError(400, f"Invalid request body: unknown key(s) {', '.join(sorted(unknown))}")
+    action = body.get("action")
+    if action not in ("cancel", "replay"):
+        raise ApiError(400, "Invalid request body: action must be 'cancel' or 'replay'")
+    filters = body_filters(body.get("filter"))
+    if not any(filters.values()):
+        raise ApiError(400, "A bulk action needs a filter (status, taskIdentifier, tag, batch,"
+                       " schedule, idempotencyKey or createdAt): it never acts on every run")
+    max_runs = body.get("maxRuns", BULK_DEFAULT_MAX_RUNS)
+    if (isinstance(max_runs, bool) or not isinstance(max_runs, int)
+            or not 1 <= max_runs <= bulk.DEFAULT_MAX_RUNS):
+        raise ApiError(400, f"maxRuns must be an integer from 1 to {bulk.DEFAULT_MAX_RUNS}")
+    dry_run = body.get("dryRun", False)
+    after = body.get("after")
+    if not isinstance(dry_run, bool) or not (after is None or isinstance(after, str)):
+        raise ApiError(400, "Invalid request body: dryRun is a boolean, after a run id")
+    try:
+        result = bulk.apply(d.store, action, bulk.filters_of(**filters), max_runs=max_runs,
+                            dry_run=dry_run, after=after)
+    except ValueError as exc:  # a bad period or cursor
+        raise ApiError(400, str(exc)) from None
+    if not dry_run:
+        log.info("bulk %s of %d runs", action, result.count, extra={
+            "action": f"bulk_{action}", "count": result.count, "by": who.name,
+            "truncated": result.truncated})
+    return Reply({"action": action, "count": result.count, "runIds": result.run_ids,
+                  "truncated": result.truncated, "dryRun": dry_run, "next": result.next})
+
+
+@endpoint
+async def bulk_runs(request: Request, d: Dash, who: Principal) -> Reply:
+    """Cancel or replay every run a filter matches (runtime/bulk.py), newest first, at most
+    ``maxRuns``; a truncated answer's ``next``, sent back as ``after``, goes on."""
+    body = object_body(await json_body(request))
+    return await once(request, d, "bulk", lambda: run_in_threadpool(_bulk_sync, d, who, body))
 
 
 # ---------------------------------------------------------------------- realtime (SSE)

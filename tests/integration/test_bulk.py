@@ -35,10 +35,10 @@ def test_bulk_cancel_and_replay_walk_every_match_page_by_page(
     assert {runs.retrieve(r).status for r in waiting} == {RunStatus.DELAYED}
 
     first = runs.bulk_cancel(tag=tag, max_runs=2)
-    assert (first.count, first.truncated) == (2, True)
+    assert (first.count, first.truncated, first.next) == (2, True, waiting[3])
     assert first.run_ids == waiting[:-3:-1]  # newest first
     rest = runs.bulk_cancel(tag=tag)
-    assert (rest.count, rest.truncated) == (3, False)
+    assert (rest.count, rest.truncated, rest.next) == (3, False, None)
     assert rest.run_ids == waiting[2::-1]
     assert {runs.retrieve(r).status for r in waiting} == {RunStatus.CANCELED}
     assert {runs.retrieve(r).status for r in untouched} == {RunStatus.DELAYED}
@@ -57,6 +57,12 @@ def test_bulk_cancel_and_replay_walk_every_match_page_by_page(
         0, 1, 2, 3, 4]
     assert all(tag in r.tags for r in finals)
     assert runs.bulk_replay(tag=tag, status="CANCELED", dry_run=True).count == 5
+    # `next` as `after` goes on below where a call stopped; the done run is oldest
+    part = runs.bulk_replay(tag=tag, status="CANCELED", dry_run=True, max_runs=3)
+    assert (part.count, part.truncated, part.next) == (3, True, waiting[2])
+    assert runs.bulk_replay(tag=tag, dry_run=True, after=part.next).count == 3
+    with pytest.raises(InvalidTriggerOptionsError, match="after must be a run id"):
+        runs.bulk_replay(tag=tag, after="2026-01-01")
 
     # a run deleted between reading its page and replaying it is skipped, not an error
     real_replay = runs.replay
@@ -95,9 +101,17 @@ def test_cli_counts_first_and_acts_with_yes(pg_env: Any) -> None:
     assert [runs.retrieve(r).status for r in waiting] == [
         RunStatus.DELAYED, RunStatus.CANCELED, RunStatus.CANCELED]
 
-    res = pg_env.cli("runs", "replay", "--tag", tag, "--status", "CANCELED", "--yes")
+    # replayed one call at a time, each going on below the last: each run once
+    res = pg_env.cli("runs", "replay", "--tag", tag, "--status", "CANCELED", "--yes",
+                     "--max-runs", "1")
     assert res.returncode == 0, res.stderr
-    new = json.loads(res.stdout)["run_ids"]
+    out = json.loads(res.stdout)
+    assert (out["count"], out["next"]) == (1, waiting[2])
+    assert f"add --after {waiting[2]} to go on" in res.stderr
+    res = pg_env.cli("runs", "replay", "--tag", tag, "--status", "CANCELED", "--yes",
+                     "--after", out["next"])
+    assert res.returncode == 0, res.stderr
+    new = out["run_ids"] + json.loads(res.stdout)["run_ids"]
     assert len(new) == 2
     assert {runs.retrieve(r).replayed_from for r in new} == set(waiting[1:])
 
