@@ -98,12 +98,23 @@ async def runs_list(request: Request, who: Principal) -> Response:
         live=cursor is None,
         fragment_url=f"/runs?{_query(f, fragment=1)}",
         message=request.query_params.get("message"),
+        go_on=_go_on(request.query_params),
     )
 
 
-def _bulk(d: Dash, f: dict[str, Any], action: BulkAction) -> int:
-    """Apply ``action`` to every run the filters match (up to ``bulk_limit``)."""
-    return bulk.apply(d.store, action, store_filters(f), max_runs=d.settings.bulk_limit).count
+def _go_on(q: Any) -> dict[str, str] | None:
+    """The bulk action a truncated one left to do: its action and where it stopped."""
+    action, after = q.get("bulk_action"), q.get("bulk_after") or ""
+    if action in ("cancel", "replay") and after.startswith("run_"):
+        return {"action": action, "after": after}
+    return None
+
+
+def _bulk(d: Dash, f: dict[str, Any], action: BulkAction, after: str | None) -> bulk.BulkResult:
+    """Apply ``action`` to every run the filters match (up to ``bulk_limit``), below
+    ``after`` when going on with a truncated one."""
+    return bulk.apply(d.store, action, store_filters(f), max_runs=d.settings.bulk_limit,
+                      after=after)
 
 
 @page
@@ -112,10 +123,21 @@ async def runs_bulk(request: Request, who: Principal) -> Response:
     action = form.get("action")
     if action not in ("cancel", "replay"):
         return Response("unknown action", 400)
+    after = form.get("after") or None
+    if after is not None and not after.startswith("run_"):
+        return Response("after must be a run id", 400)
     f = read_filters(form)
-    n = await run_in_threadpool(_bulk, dash(request), f, action)
+    d = dash(request)
+    result = await run_in_threadpool(_bulk, d, f, action, after)
     verb = "canceled" if action == "cancel" else "replayed"
-    return RedirectResponse(f"/runs?{_query(f, message=f'{n} runs {verb}')}", 303)
+    message = f"{result.count} runs {verb}"
+    if not result.truncated:
+        return RedirectResponse(f"/runs?{_query(f, message=message)}", 303)
+    # Clicking the button again would start over from the newest run: a replay would
+    # replay the same runs twice. The page offers to go on below where this stopped.
+    message += f"; more match (at most {d.settings.bulk_limit} at a time)"
+    query = _query(f, message=message, bulk_action=action, bulk_after=result.next)
+    return RedirectResponse(f"/runs?{query}", 303)
 
 
 def _run_page(d: Dash, run_id: str) -> dict[str, Any] | None:

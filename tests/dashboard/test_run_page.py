@@ -80,3 +80,37 @@ def test_runs_page_bulk_actions_act_on_what_the_filters_match(server: Server):
     assert len(runs.list(tag=tag, status="CANCELED").data) == 3
     assert browser.post("/runs/bulk", data={"csrf": csrf, "action": "delete"}).status_code == 400
     runs.bulk_cancel(tag=[tag, other])
+
+
+def test_a_truncated_bulk_replay_goes_on_below_where_it_stopped(server: Server):
+    """With more matching runs than ``bulk_limit``, the page offers to go on from where
+    the action stopped: clicking Replay again would replay the newest runs twice."""
+    import re
+    import uuid
+
+    from runtime import RunStatus, runs
+    from tests.helpers import wait_final
+
+    from .conftest import start_dashboard
+
+    url, _ = start_dashboard(server.env, dashboard_bulk_limit=2)
+    browser = login(Server(url, server.key, server.env, server.proc))
+    tag = f"bulk:{uuid.uuid4().hex[:8]}"
+    mine = [tasks.trigger("t-echo", {"i": i}, delay="1h", tags=[tag]).id for i in range(3)]
+    runs.bulk_cancel(tag=tag)
+    csrf = browser.cookies["bj_csrf"]
+    form = {"csrf": csrf, "action": "replay", "tag": tag, "status": "CANCELED"}
+    r = browser.post("/runs/bulk", data=form, follow_redirects=True)
+    page = html.unescape(r.text)
+    assert "2 runs replayed; more match (at most 2 at a time)" in page
+    go_on = re.search(r'name="after" value="(run_\w+)">\s*<button name="action" '
+                      r'value="replay" id="bulk-go-on">', page)
+    assert go_on is not None and go_on.group(1) == mine[1], page
+    r = browser.post("/runs/bulk", data={**form, "after": go_on.group(1)},
+                     follow_redirects=True)
+    page = html.unescape(r.text)
+    assert "1 runs replayed" in page and 'id="bulk-go-on"' not in page
+    replays = [r for r in runs.list(tag=tag).data if r.replayed_from]
+    assert sorted(r.replayed_from for r in replays) == sorted(mine)  # each once
+    assert {wait_final(r.id).status for r in replays} == {RunStatus.COMPLETED}
+    assert browser.post("/runs/bulk", data={**form, "after": "x"}).status_code == 400
