@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
+from runtime import run_webhooks
 from runtime.store import dashboard as sql
 
 from .queues import queue_depths
@@ -122,6 +123,12 @@ def render_metrics(d: Dash) -> str:
         "gauge",
         "QUEUED runs waiting for a concurrency slot (or for their paused queue), by task.",
         [({"task": task}, n) for task, n in sorted(waiting_for_slot.items())],
+    )
+    metric(
+        "buster_run_webhook_deliveries",
+        "gauge",
+        "Run webhook deliveries kept, by endpoint and status (pending, delivered, failed).",
+        [({"endpoint": e, "status": s}, n) for e, s, n in run_webhooks.delivery_counts(store)],
     )
     online = store.workers_online(d.settings.worker_online_seconds)
     metric(

@@ -77,12 +77,13 @@ def configure(
 
             upgrade(engine)
         broker = build_broker(settings.amqp_url(), middleware)
+        from .run_webhooks import notify_statuses
         from .trigger import forget_definitions
 
         forget_definitions()  # cached task definitions belonged to the previous store
         _runtime = Runtime(
             settings=settings,
-            store=Store(engine),
+            store=Store(engine, notify_statuses(settings.run_webhooks)),
             broker=broker,
             publisher=Publisher(broker),
             encryption_key=secrets.load_or_create_key(settings),

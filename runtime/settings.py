@@ -9,12 +9,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from .run_webhooks import RunWebhook, check_names
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="BUSTER_", extra="ignore")
+    # an invalid value is named, never shown: it may be a URL with a password or a secret
+    model_config = SettingsConfigDict(env_prefix="BUSTER_", extra="ignore",
+                                      hide_input_in_errors=True)
 
     # --- where things live -------------------------------------------------------------
     #: SQLAlchemy URL of the run store. Empty: a SQLite file under ``data_dir`` (embedded).
@@ -80,6 +84,22 @@ class Settings(BaseSettings):
     retention_interval_seconds: float = 600.0
     #: Runs deleted per transaction (small batches keep locks and WAL bursts short).
     retention_batch_size: int = 1000
+
+    # --- run webhooks (the timer loop; runtime/run_webhooks.py) -------------------------
+    #: Endpoints POSTed when runs end: a JSON object of name -> ``{"url", "format",
+    #: "secret", "statuses", "tasks", "tags", "timeout_seconds", "max_attempts"}``. Every
+    #: process that ends runs (workers, scheduler, dashboard) must have the same value.
+    run_webhooks: dict[str, RunWebhook] = Field(default_factory=dict)
+    #: Seconds between a sender's looks for due deliveries.
+    run_webhook_poll_seconds: float = 1.0
+    #: The dashboard's public origin, for a link to the run in each webhook; empty: none.
+    dashboard_url: str = ""
+
+    @field_validator("run_webhooks")
+    @classmethod
+    def _webhook_names(cls, value: dict[str, RunWebhook]) -> dict[str, RunWebhook]:
+        check_names(value)
+        return value
 
     # --- schedules (the scheduler process) ---------------------------------------------
     #: Seconds between the scheduler's cheap "did any schedule change?" checks. On SQLite

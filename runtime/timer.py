@@ -3,9 +3,11 @@
 Each tick: promote due DELAYED runs, fire due waitpoints (wait.for/until, token timeouts),
 expire runs whose TTL passed unstarted, end attempts whose lease lapsed (crashed workers),
 apply metadata changes children sent to runs no worker holds,
-publish QUEUED runs that have no confirmed message (retries, resumes, lost publishes), and
-requeue WAITING runs whose waitpoint completed without waking them. Any number of loops can
-run at once: each statement is conditional, and publishing locks its rows (SKIP LOCKED).
+publish QUEUED runs that have no confirmed message (retries, resumes, lost publishes),
+requeue WAITING runs whose waitpoint completed without waking them, and record the run
+webhooks ended runs owe (runtime/run_webhooks.py; a thread of its own posts them). Any
+number of loops can run at once: each statement is conditional, and publishing locks its
+rows (SKIP LOCKED).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 
 from .durations import utcnow
 from .retry import backoff_ms
+from .run_webhooks import Sender, record_pending
 from .store import metadata_ops
 from .store.retention import prune_pass
 from .store.slots import wake_waiting
@@ -37,15 +40,24 @@ class TimerLoop:
         self._stale_every = min(60.0, self.settings.stale_queued_seconds / 10)
         self._next_stale_check = 0.0
         self._next_retention = 0.0
+        # run webhooks are posted by a thread of their own: a slow endpoint must not hold
+        # up delays, waits and leases
+        self.webhooks: Sender | None = None
+        if self.settings.run_webhooks:
+            self.webhooks = Sender(runtime, self.settings.run_webhook_poll_seconds)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self.run_forever, name="buster-timer", daemon=True)
         self._thread.start()
+        if self.webhooks is not None:
+            self.webhooks.start()
 
     def stop(self) -> None:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
+        if self.webhooks is not None:
+            self.webhooks.stop()
 
     def run_forever(self) -> None:
         interval = self.settings.timer_interval_seconds
@@ -72,6 +84,12 @@ class TimerLoop:
                 store, n, self.settings.metadata_max_bytes
             ),
         }
+        if self.settings.run_webhooks:
+            # ended runs a run webhook wants -> their deliveries (posted by self.webhooks);
+            # a process without endpoints leaves the flags to one that has them
+            steps["notify"] = lambda: record_pending(
+                store, self.settings.run_webhooks, n, self.settings.dashboard_url
+            )
         if rt.can_publish:
             # before "published": a woken run is published at once, by this step
             steps["slots"] = lambda: wake_waiting(store, n, rt.publisher.publish)

@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from runtime import bulk
+from runtime import bulk, run_webhooks
 from runtime import runs as rruns
 from runtime.bulk import BulkAction
 from runtime.errors import RunNotFoundError
@@ -156,6 +156,7 @@ def _run_page(d: Dash, run_id: str) -> dict[str, Any] | None:
         "logs": store.logs(run_id),
         "waitpoints": waitpoints,
         "children": store.children(run_id),
+        "webhooks": run_webhooks.deliveries(store, run_id),
         "parent": store.get_run(row["parent_id"]) if row["parent_id"] else None,
         "final": RunStatus(row["status"]).is_final,
         "cancelable": RunStatus(row["status"]) in CANCELABLE_STATUSES,

@@ -46,8 +46,11 @@ Row = RowMapping
 class Store:
     """The run store: one engine, named operations."""
 
-    def __init__(self, engine: Engine):
+    def __init__(self, engine: Engine, notify_statuses: frozenset[str] = frozenset()):
         self.engine = engine
+        #: final statuses a run webhook wants (runtime/run_webhooks.py): the statement that
+        #: ends a run in one of them sets its notify_pending flag
+        self.notify_statuses = notify_statuses
         self.autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
         self.is_postgres = engine.dialect.name == "postgresql"
         self._raw = RawConnections(engine)
@@ -379,6 +382,7 @@ class Store:
                     "output": output,
                     "error": error,
                     "release": status in KEY_RELEASING_STATUSES,
+                    "notify": status.value in self.notify_statuses,
                 }
             ):
                 return True
@@ -408,7 +412,8 @@ class Store:
             )
         else:
             values.update(
-                status=status, finished_at=now, output=output, error=error, waiting_on=None
+                status=status, finished_at=now, output=output, error=error, waiting_on=None,
+                notify_pending=status.value in self.notify_statuses,
             )
             if status in KEY_RELEASING_STATUSES:
                 values.update(idempotency_key=None)
@@ -692,6 +697,7 @@ class Store:
                             error=error,
                             # an executing attempt runs on_complete itself when it stops
                             on_complete_pending=t.runs.c.status != RunStatus.EXECUTING,
+                            notify_pending=RunStatus.CANCELED.value in self.notify_statuses,
                         )
                         .returning(t.runs.c.id)
                     ).scalars()
@@ -838,6 +844,7 @@ class Store:
                         updated_at=now,
                         idempotency_key=None,
                         on_complete_pending=True,
+                        notify_pending=RunStatus.EXPIRED.value in self.notify_statuses,
                         error={"type": "EXPIRED", "message": "TTL passed before the run started"},
                     )
                     .returning(r.id)
@@ -876,6 +883,7 @@ class Store:
                 finished_at=now,
                 idempotency_key=None,
                 on_complete_pending=True,
+                notify_pending=RunStatus.CRASHED.value in self.notify_statuses,
             )
         else:
             values.update(status=RunStatus.QUEUED, available_at=retry_at, published_at=None)
@@ -1315,10 +1323,11 @@ UPDATE runs SET
   metadata = COALESCE(v.metadata, runs.metadata),
   status = v.status, waiting_on = NULL, finished_at = %(now)s,
   output = v.output, error = v.error,
-  idempotency_key = CASE WHEN v.release THEN NULL ELSE runs.idempotency_key END
+  idempotency_key = CASE WHEN v.release THEN NULL ELSE runs.idempotency_key END,
+  notify_pending = COALESCE(v.notify, false)
 FROM jsonb_to_recordset(CAST(%(rows)s AS jsonb)) AS v(
   rid text, owner text, attempt int, ms bigint, metadata jsonb, status text,
-  output jsonb, error jsonb, release boolean)
+  output jsonb, error jsonb, release boolean, notify boolean)
 WHERE runs.id = ANY(%(rids)s) AND runs.id = v.rid AND (runs.status = 'EXECUTING') IS TRUE
   AND runs.lease_owner = v.owner AND runs.attempt_count = v.attempt
 RETURNING runs.id
@@ -1463,6 +1472,7 @@ def _timer_probe() -> Any:
         "slots": exists().where(r.waiting_for_slot, r.status == RunStatus.QUEUED),
         "published": exists().where(r.status == RunStatus.QUEUED, r.published_at.is_(None)),
         "hooks": exists().where(r.on_complete_pending.is_(True)),
+        "notify": exists().where(r.notify_pending.is_(True)),
         "metadata_ops": exists().where(t.run_metadata_ops.c.id.is_not(None)),
     }
     return select(*(probe.label(name) for name, probe in probes.items()))

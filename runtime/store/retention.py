@@ -46,6 +46,7 @@ def prune_runs(store: Store, finished_before: datetime, now: datetime, limit: in
             r.finished_at < finished_before,
             or_(r.idempotency_key.is_(None), r.idempotency_key_expires_at < now),
             r.on_complete_pending.is_(False),
+            r.notify_pending.is_(False),  # its run webhooks are not recorded yet
             or_(
                 r.parent_id.is_(None),
                 ~exists().where(parent.c.id == r.parent_id, parent.c.status.not_in(_FINAL)),

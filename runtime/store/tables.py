@@ -155,6 +155,9 @@ runs = Table(
     # waits
     Column("waiting_on", String(48)),
     Column("on_complete_pending", Boolean, nullable=False, server_default=text("false")),
+    # set by the statement that ends the run when a run webhook wants its final status
+    # (runtime/run_webhooks.py); the timer loop records its deliveries and clears it
+    Column("notify_pending", Boolean, nullable=False, server_default=text("false")),
     # concurrency: a run of a task with a concurrency_limit takes one of its slots while
     # EXECUTING (one set of slots per concurrency_key, '' for none); a claim that finds them
     # all taken leaves the run QUEUED and waiting_for_slot, and the timer loop wakes it
@@ -272,6 +275,11 @@ Index(
     runs.c.id,
     **_where("on_complete_pending"),
 )
+Index(
+    "ix_runs_notify_pending",
+    runs.c.id,
+    **_where("notify_pending"),
+)
 
 run_tags = Table(
     "run_tags",
@@ -323,6 +331,37 @@ run_metadata_ops = Table(
     Column("created_at", UTCDateTime, nullable=False),
 )
 Index("ix_run_metadata_ops_run", run_metadata_ops.c.run_id, run_metadata_ops.c.id)
+
+# Run webhooks (runtime/run_webhooks.py): one delivery per (endpoint, run), its body frozen
+# when recorded, posted until a 2xx or max_attempts; deleted with its run (retention)
+run_webhook_deliveries = Table(
+    "run_webhook_deliveries",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("endpoint", String(64), nullable=False),
+    Column("run_id", String(40), ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column("run_status", String(32), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("status", String(16), nullable=False),  # pending | delivered | failed
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("last_error", String(500)),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("delivered_at", UTCDateTime),
+)
+Index(
+    "ix_run_webhook_deliveries_run",
+    run_webhook_deliveries.c.run_id,
+    run_webhook_deliveries.c.endpoint,
+    unique=True,
+)
+Index(
+    "ix_run_webhook_deliveries_due",
+    run_webhook_deliveries.c.next_attempt_at,
+    **_where("status = 'pending'"),
+)
 
 waitpoints = Table(
     "waitpoints",

@@ -114,3 +114,23 @@ def test_a_truncated_bulk_replay_goes_on_below_where_it_stopped(server: Server):
     assert sorted(r.replayed_from for r in replays) == sorted(mine)  # each once
     assert {wait_final(r.id).status for r in replays} == {RunStatus.COMPLETED}
     assert browser.post("/runs/bulk", data={**form, "after": "x"}).status_code == 400
+
+
+def test_run_page_and_metrics_show_run_webhook_deliveries(server: Server):
+    import runtime
+    from runtime import runs
+    from runtime.timer import TimerLoop
+
+    token = "s3cr3t-path-token"
+    rt = runtime.configure(**server.env.settings, run_webhooks={
+        "ops": {"url": f"https://hooks.example.com/{token}", "statuses": ["CANCELED"]}})
+    run = tasks.trigger("t-echo", {}, delay="1h")
+    runs.cancel(run.id)
+    assert TimerLoop(rt).tick()["notify"] == 1  # recorded; not started, so never posted
+    browser = login(server)
+    page = html.unescape(browser.get(f"/runs/{run.id}").text)
+    table = page.split('id="run-webhooks"', 1)[1].split("</table>", 1)[0]
+    assert "<td>ops</td><td>CANCELED</td><td>pending</td><td>0</td><td>—</td>" in table
+    assert token not in page
+    metrics = server.client().get("/metrics").text
+    assert 'buster_run_webhook_deliveries{endpoint="ops",status="pending"} 1' in metrics
