@@ -363,6 +363,35 @@ def deliveries(store: Any, run_id: str) -> Sequence[Mapping[str, Any]]:
         ).mappings().all()
 
 
+def retry_failed(store: Any, endpoint: str | None = None) -> int:
+    """Failed deliveries (of ``endpoint``, or all) back to pending, their attempts counted
+    afresh: after an endpoint's outage is fixed. Returns how many."""
+    d = t.run_webhook_deliveries.c
+    q = update(t.run_webhook_deliveries).where(d.status == "failed")
+    if endpoint is not None:
+        q = q.where(d.endpoint == endpoint)
+    with store.engine.begin() as conn:
+        return int(conn.execute(q.values(status="pending", attempts=0,
+                                          next_attempt_at=utcnow())).rowcount or 0)
+
+
+def send_test(endpoint: RunWebhook, name: str, dashboard_url: str = "") -> str:
+    """POST a made-up failed run to ``endpoint`` now, as a delivery would be (raises
+    DeliveryError); the body's ``type`` is ``run.test``. Returns the body sent."""
+    now = utcnow()
+    run = {"id": "run_test", "task_identifier": "buster-jobs-test", "status": "FAILED",
+           "attempt_count": 1, "tags": [], "created_at": now, "started_at": now,
+           "finished_at": now, "execution_ms": 0, "replayed_from": None, "parent_id": None,
+           "root_id": None, "batch_id": None, "schedule_id": None,
+           "idempotency_key_user": None,
+           "error": {"type": "TestError", "message": "a test of this endpoint"}}
+    body = render(endpoint, name, run, dashboard_url)
+    if endpoint.format == "standard":
+        body = body.replace('"type": "run.finished"', '"type": "run.test"', 1)
+    post(endpoint, f"run_test.{name}.{int(time.time())}", body)
+    return body
+
+
 def delivery_counts(store: Any) -> list[tuple[str, str, int]]:
     """(endpoint, delivery status, count) over the deliveries kept (``/metrics``)."""
     d = t.run_webhook_deliveries.c

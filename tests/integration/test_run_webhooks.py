@@ -244,3 +244,50 @@ def test_a_worker_killed_mid_run_gets_its_crash_posted_by_another_process(
     run = json.loads(post["body"])["data"]["run"]
     assert (run["id"], run["status"], run["error"]["type"]) == (handle.id, "CRASHED", "CRASHED")
     assert "stopped heartbeating" in run["error"]["message"]
+
+
+def test_ops_list_test_and_retry_endpoints_from_the_cli(
+    pg_env: Any, receiver: Receiver
+) -> None:
+    from dashboard.api.webhooks import _standard
+    from runtime.timer import TimerLoop
+
+    token = uuid.uuid4().hex
+    endpoints = {
+        "alerts": {"url": f"{receiver.url}/alerts/{token}", "secret": SECRET},
+        "down": {"url": f"http://127.0.0.1:9/{token}", "statuses": ["CANCELED"],
+                 "max_attempts": 1, "timeout_seconds": 2},
+    }
+    hooks = json.dumps(endpoints)
+
+    res = pg_env.cli("run-webhooks", "test", "alerts", run_webhooks=hooks)
+    assert res.returncode == 0, res.stderr
+    [post] = receiver.to(f"/alerts/{token}")
+    headers = {k.lower(): v for k, v in post["headers"].items()}
+    assert _standard(SECRET, post["body"], headers, time.time(), 300).startswith("run_test.")
+    assert json.loads(post["body"])["type"] == "run.test"
+    res = pg_env.cli("run-webhooks", "test", "down", run_webhooks=hooks)
+    assert res.returncode != 0
+    assert "run webhook down (127.0.0.1): " in res.stderr and token not in res.stderr
+    res = pg_env.cli("run-webhooks", "test", "nope", run_webhooks=hooks)
+    assert res.returncode != 0 and "configured: alerts, down" in res.stderr
+
+    # a delivery that failed for good, then requeued by ops
+    rt = _configure(pg_env, endpoints)
+    run = tasks.trigger("t-echo", {}, delay="1h")
+    runs.cancel(run.id)
+    TimerLoop(rt).tick()
+    rw.send_due(rt.store, rt.settings.run_webhooks)
+    assert [r["status"] for r in rw.deliveries(rt.store, run.id)] == ["failed"]
+    res = pg_env.cli("run-webhooks", "list", run_webhooks=hooks)
+    assert res.returncode == 0, res.stderr
+    listed = {d["name"]: d for d in map(json.loads, res.stdout.splitlines())}
+    assert listed["down"]["host"] == "127.0.0.1" and listed["down"]["signed"] is False
+    assert listed["down"]["deliveries"] == {"failed": 1}
+    assert listed["alerts"]["statuses"] == ["CRASHED", "EXPIRED", "FAILED", "SYSTEM_FAILURE",
+                                            "TIMED_OUT"]
+    assert token not in res.stdout
+    res = pg_env.cli("run-webhooks", "retry", "down", run_webhooks=hooks)
+    assert res.returncode == 0 and json.loads(res.stdout) == {"requeued": 1}
+    [row] = rw.deliveries(rt.store, run.id)
+    assert (row["status"], row["attempts"]) == ("pending", 0)

@@ -340,6 +340,20 @@ def test_every_process_needs_its_secrets_and_no_process_migrates_on_its_own(
     )
 
 
+def test_every_process_that_ends_runs_reads_the_optional_secret_of_run_webhooks(
+    docs: list[dict[str, Any]],
+):
+    """A run ended by a process without BUSTER_RUN_WEBHOOKS is never flagged for its
+    webhooks: the workers', scheduler's and dashboard's timer loops and cancels all end
+    runs, so each takes the Secret that holds it."""
+    for workload, pod in pod_templates(docs):
+        (c,) = pod["containers"]
+        if c["args"][0] == "migrate":
+            continue
+        refs = [e["secretRef"] for e in c.get("envFrom", []) if "secretRef" in e]
+        assert {"name": "buster-jobs-api-keys", "optional": True} in refs, workload
+
+
 def test_the_migration_job_runs_before_a_rollout(docs: list[dict[str, Any]]):
     job = by_name(docs, "Job", "buster-jobs-migrate")
     assert job["spec"]["template"]["spec"]["containers"][0]["args"] == ["migrate"]
