@@ -198,6 +198,8 @@ def run_document(run: Mapping[str, Any], dashboard_url: str = "") -> dict[str, A
         return value.isoformat() if value is not None else None
 
     error = run["error"] or None
+    if error is not None and not isinstance(error, dict):
+        error = {"message": str(error)}
     doc: dict[str, Any] = {
         "id": run["id"],
         "taskIdentifier": run["task_identifier"],
@@ -233,14 +235,21 @@ def render(endpoint: RunWebhook, name: str, run: Mapping[str, Any], dashboard_ur
                        "timestamp": utcnow().isoformat(), "data": {"run": doc}})
 
 
+def _slack_escape(text: str) -> str:
+    # Slack reads <…> as links and mentions and & as an entity: the three it asks to escape
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def slack_text(doc: Mapping[str, Any]) -> str:
     icon = ":white_check_mark:" if doc["isSuccess"] else (
         ":no_entry_sign:" if doc["status"] == RunStatus.CANCELED else ":red_circle:")
     attempts = doc["attemptCount"]
-    line = (f"{icon} Run `{doc['id']}` of task `{doc['taskIdentifier']}` ended "
+    task = _slack_escape(doc["taskIdentifier"])
+    line = (f"{icon} Run `{doc['id']}` of task `{task}` ended "
             f"*{doc['status']}* after {attempts} attempt{'s' if attempts != 1 else ''}")
     if doc.get("error"):
-        line += f": {doc['error']['type'] or 'Error'}: {doc['error']['message'][:300]}"
+        kind = _slack_escape(str(doc["error"]["type"] or "Error"))
+        line += f": {kind}: {_slack_escape(doc['error']['message'][:300])}"
     if doc.get("url"):
         line += f" <{doc['url']}|open>"
     return line
@@ -274,6 +283,9 @@ def post(endpoint: RunWebhook, msg_id: str, body: str) -> None:
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         raise DeliveryError(f"{type(reason).__name__}: {reason}") from None
+    except Exception as exc:  # a malformed answer (http.client.HTTPException …): its text
+        # may quote the URL, so only its kind is kept; the attempt still counts
+        raise DeliveryError(type(exc).__name__) from None
 
 
 class DeliveryError(Exception):
