@@ -41,7 +41,7 @@ def cmd_run_webhooks(args: argparse.Namespace) -> int:
         raise SystemExit(f"run-webhooks test needs the name of a configured endpoint "
                          f"(configured: {', '.join(endpoints) or 'none'})")
     try:
-        rw.send_test(endpoints[args.name], args.name, rt.settings.dashboard_url)
+        rw.send_test(endpoints[args.name], args.name, rt.settings.dashboard_public_url)
     except rw.DeliveryError as exc:
         raise SystemExit(f"run webhook {args.name} ({endpoints[args.name].host()}): "
                          f"{exc}") from None

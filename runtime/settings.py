@@ -93,7 +93,8 @@ class Settings(BaseSettings):
     #: Seconds between a sender's looks for due deliveries.
     run_webhook_poll_seconds: float = 1.0
     #: The dashboard's public origin, for a link to the run in each webhook; empty: none.
-    dashboard_url: str = ""
+    #: The same variable as the dashboard's own (``BUSTER_DASHBOARD_PUBLIC_URL``).
+    dashboard_public_url: str = ""
 
     @field_validator("run_webhooks")
     @classmethod

@@ -88,7 +88,7 @@ class TimerLoop:
             # ended runs a run webhook wants -> their deliveries (posted by self.webhooks);
             # a process without endpoints leaves the flags to one that has them
             steps["notify"] = lambda: record_pending(
-                store, self.settings.run_webhooks, n, self.settings.dashboard_url
+                store, self.settings.run_webhooks, n, self.settings.dashboard_public_url
             )
         if rt.can_publish:
             # before "published": a woken run is published at once, by this step

@@ -65,7 +65,7 @@ def _configure(env: Any, endpoints: dict[str, Any]) -> Any:
 
     return runtime.configure(**env.settings, run_webhooks=endpoints,
                              run_webhook_poll_seconds=0.05,
-                             dashboard_url="https://jobs.example.com")
+                             dashboard_public_url="https://jobs.example.com")
 
 
 @pytest.fixture
