@@ -8,7 +8,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from runtime import secrets
+from runtime import run_webhooks, secrets
 from runtime.errors import TaskNotFoundError
 from runtime.store import dashboard as sql
 
@@ -44,7 +44,15 @@ async def tasks_page(request: Request, who: Principal) -> Response:
     # which incoming webhooks trigger which task (never their secrets)
     hooks = [{"name": name, "task": ep.task, "scheme": ep.scheme, "payload": ep.payload}
              for name, ep in sorted(d.settings.webhooks.items())]
-    return render(request, who, "tasks.html", tasks=rows, webhooks=hooks)
+    # where ended runs are announced (runtime/run_webhooks.py): the URL's host only
+    counts = await run_in_threadpool(run_webhooks.delivery_counts, d.store)
+    outgoing = [{"name": name, "host": ep.host(), "format": ep.format,
+                 "signed": ep.secret is not None, "statuses": [s.value for s in ep.statuses],
+                 "tasks": ep.tasks, "tags": ep.tags,
+                 "deliveries": {st: n for e, st, n in counts if e == name}}
+                for name, ep in sorted(d.rt.settings.run_webhooks.items())]
+    return render(request, who, "tasks.html", tasks=rows, webhooks=hooks,
+                  run_webhooks=outgoing)
 
 
 def _queues(d: Dash) -> dict[str, Any]:

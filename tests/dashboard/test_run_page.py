@@ -134,3 +134,17 @@ def test_run_page_and_metrics_show_run_webhook_deliveries(server: Server):
     assert token not in page
     metrics = server.client().get("/metrics").text
     assert 'buster_run_webhook_deliveries{endpoint="ops",status="pending"} 1' in metrics
+
+    # a dashboard configured with the endpoints lists them on the Tasks page: host only
+    import json
+
+    from .conftest import start_dashboard
+
+    url, _ = start_dashboard(server.env, run_webhooks=json.dumps(
+        {"ops": {"url": f"https://hooks.example.com/{token}", "statuses": ["CANCELED"]}}))
+    page = html.unescape(login(Server(url, server.key, server.env, server.proc))
+                         .get("/tasks").text)
+    table = page.split('id="run-webhook-endpoints"', 1)[1].split("</table>", 1)[0]
+    assert ("<td>ops</td><td>hooks.example.com</td><td>standard</td><td>CANCELED</td>\n"
+            "<td>every task</td>\n<td>1 pending</td>") in table
+    assert token not in page
