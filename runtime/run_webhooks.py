@@ -20,10 +20,10 @@ turns flagged runs into one delivery row per matching endpoint, the run's detail
 as the body, and clears the flags, in one transaction (:func:`record_pending`).
 
 **Delivered at least once.** A sender thread beside the timer loop posts due deliveries
-(:func:`send_due`), each taken with a lease so two processes never post the same one at
-once. A 2xx marks it delivered; anything else is retried after 5 s, 20 s, 80 s … (at most
-an hour apart) until ``max_attempts``, then it is marked failed and logged. The
-``webhook-id`` header is the same on every attempt, for the receiver to drop repeats.
+(:func:`send_due`, four at a time), each taken with a lease so two processes never post the
+same one at once. A 2xx marks it delivered; anything else is retried after 5 s, 20 s,
+80 s … (at most an hour apart) until ``max_attempts``, then it is marked failed and logged.
+The ``webhook-id`` header is the same on every attempt, for the receiver to drop repeats.
 
 ``format: "standard"`` posts JSON signed as Standard Webhooks are (``webhook-id``,
 ``webhook-timestamp``, ``webhook-signature: v1,<base64 HMAC-SHA256>`` with the
@@ -45,6 +45,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -64,6 +65,8 @@ NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
 _LEASE_EXTRA_S = 30.0
 #: the error kept on a delivery (and logged) is cut to this
 _ERROR_CHARS = 300
+#: deliveries of one batch posted at once
+_POSTERS = 4
 
 
 class RunWebhook(BaseModel):
@@ -318,33 +321,41 @@ def take_due(store: Any, limit: int, lease_s: float) -> list[dict[str, Any]]:
 
 
 def send_due(store: Any, endpoints: Mapping[str, RunWebhook], limit: int = 20) -> int:
-    """Post the due deliveries; returns how many were delivered."""
+    """Post the due deliveries, ``_POSTERS`` at a time (one slow endpoint does not hold up
+    the others' for long); returns how many were delivered."""
     longest = max((e.timeout_seconds for e in endpoints.values()), default=10.0)
-    due = take_due(store, limit, longest * 2 + _LEASE_EXTRA_S)
-    delivered = 0
-    for row in due:
-        endpoint = endpoints.get(row["endpoint"])
-        attempts = row["attempts"] + 1
-        if endpoint is None:
-            _finish(store, row, attempts, failed="endpoint no longer configured")
-            continue
-        try:
-            post(endpoint, f"{row['run_id']}.{row['endpoint']}", row["body"])
-        except DeliveryError as exc:
-            reason = str(exc)[:_ERROR_CHARS]
-            final = attempts >= endpoint.max_attempts
-            _finish(store, row, attempts, failed=reason if final else None,
-                    retry_in=None if final else backoff_seconds(attempts), error=reason)
-            (log.error if final else log.warning)(
-                "run webhook %s (%s) for run %s: %s (attempt %d of %d%s)",
-                row["endpoint"], endpoint.host(), row["run_id"], reason, attempts,
-                endpoint.max_attempts, ", giving up" if final else "",
-                extra={"action": "run_webhook_failed" if final else "run_webhook_retry",
-                       "run_id": row["run_id"], "endpoint": row["endpoint"]})
-            continue
-        _finish(store, row, attempts)
-        delivered += 1
-    return delivered
+    # the lease outlasts the whole batch at its slowest, so no other sender re-posts one
+    rounds = -(-limit // _POSTERS)
+    due = take_due(store, limit, longest * rounds + _LEASE_EXTRA_S)
+    if not due:
+        return 0
+    with ThreadPoolExecutor(min(_POSTERS, len(due)),
+                            thread_name_prefix="buster-run-webhook") as pool:
+        return sum(pool.map(lambda row: _deliver(store, endpoints, row), due))
+
+
+def _deliver(store: Any, endpoints: Mapping[str, RunWebhook], row: Mapping[str, Any]) -> bool:
+    endpoint = endpoints.get(row["endpoint"])
+    attempts = row["attempts"] + 1
+    if endpoint is None:
+        _finish(store, row, attempts, failed="endpoint no longer configured")
+        return False
+    try:
+        post(endpoint, f"{row['run_id']}.{row['endpoint']}", row["body"])
+    except DeliveryError as exc:
+        reason = str(exc)[:_ERROR_CHARS]
+        final = attempts >= endpoint.max_attempts
+        _finish(store, row, attempts, failed=reason if final else None,
+                retry_in=None if final else backoff_seconds(attempts), error=reason)
+        (log.error if final else log.warning)(
+            "run webhook %s (%s) for run %s: %s (attempt %d of %d%s)",
+            row["endpoint"], endpoint.host(), row["run_id"], reason, attempts,
+            endpoint.max_attempts, ", giving up" if final else "",
+            extra={"action": "run_webhook_failed" if final else "run_webhook_retry",
+                   "run_id": row["run_id"], "endpoint": row["endpoint"]})
+        return False
+    _finish(store, row, attempts)
+    return True
 
 
 def _finish(store: Any, row: Mapping[str, Any], attempts: int, *, failed: str | None = None,

@@ -30,6 +30,10 @@ class Receiver:
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
         self.answers: dict[str, list[int]] = {}
+        #: paths answered only once all of them have arrived (504 after 5 s without)
+        self.together: set[str] = set()
+        self._arrived: set[str] = set()
+        self._cond = threading.Condition()
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -39,6 +43,13 @@ class Receiver:
                     {"path": self.path, "headers": dict(self.headers), "body": body})
                 queued = receiver.answers.get(self.path) or [200]
                 code = queued.pop(0) if len(queued) > 1 else queued[0]
+                if self.path in receiver.together:
+                    with receiver._cond:
+                        receiver._arrived.add(self.path)
+                        receiver._cond.notify_all()
+                        if not receiver._cond.wait_for(
+                                lambda: receiver.together <= receiver._arrived, timeout=5):
+                            code = 504
                 self.send_response(code)
                 self.end_headers()
 
@@ -291,3 +302,21 @@ def test_ops_list_test_and_retry_endpoints_from_the_cli(
     assert res.returncode == 0 and json.loads(res.stdout) == {"requeued": 1}
     [row] = rw.deliveries(rt.store, run.id)
     assert (row["status"], row["attempts"]) == ("pending", 0)
+
+
+def test_deliveries_to_different_endpoints_are_posted_at_once(
+    env: Any, receiver: Receiver
+) -> None:
+    """Each endpoint answers only once the other's request has arrived too: posted one
+    after the other, the first would time out (504) waiting for the second."""
+    from runtime.timer import TimerLoop
+
+    receiver.together = {"/a", "/b"}
+    rt = _configure(env, {name: {"url": f"{receiver.url}/{name}", "statuses": ["CANCELED"]}
+                          for name in ("a", "b")})
+    run = tasks.trigger("t-echo", {}, delay="1h")
+    runs.cancel(run.id)
+    assert TimerLoop(rt).tick()["notify"] == 2
+    assert rw.send_due(rt.store, rt.settings.run_webhooks) == 2
+    assert {(r["endpoint"], r["status"]) for r in rw.deliveries(rt.store, run.id)} == {
+        ("a", "delivered"), ("b", "delivered")}
