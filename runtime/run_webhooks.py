@@ -51,7 +51,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
-from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy import and_, func, select, update
 
 from .durations import utcnow
 from .statuses import FAILED_STATUSES, FINAL_STATUSES, RunStatus
@@ -190,7 +190,10 @@ def record_pending(store: Any, endpoints: Mapping[str, RunWebhook], limit: int,
                     "attempts": 0, "next_attempt_at": now, "created_at": now,
                 })
         if rows:
-            conn.execute(insert(t.run_webhook_deliveries), rows)
+            # SQLite has no SKIP LOCKED: two processes may pick the same flagged run, and
+            # the unique (run, endpoint) index keeps the second one's row out
+            conn.execute(store._insert(t.run_webhook_deliveries).on_conflict_do_nothing(),
+                         rows)
         conn.execute(update(t.runs).where(r.id.in_(ids)).values(notify_pending=False))
     return len(rows)
 
