@@ -470,12 +470,24 @@ def main(argv: list[str] | None = None) -> int:
         import logging
 
         logging.basicConfig(level=os.environ.get("BUSTER_LOG_LEVEL", "WARNING"))
+    from pydantic import ValidationError
+    from pydantic_settings import SettingsError
+
     from .errors import BusterError
 
     try:
         return int(args.fn(args) or 0)
     except BusterError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (SettingsError, ValidationError) as exc:
+        if isinstance(exc, ValidationError) and exc.title != "Settings":
+            raise  # not the environment's fault
+        # a BUSTER_* variable that does not parse: say which, never its value (settings
+        # hide their input in errors)
+        cause = exc.__cause__ if isinstance(exc, SettingsError) else None
+        detail = f" ({type(cause).__name__}: not valid JSON?)" if cause is not None else ""
+        print(f"error: invalid setting: {exc}{detail}", file=sys.stderr)
         return 2
 
 

@@ -320,3 +320,18 @@ def test_deliveries_to_different_endpoints_are_posted_at_once(
     assert rw.send_due(rt.store, rt.settings.run_webhooks) == 2
     assert {(r["endpoint"], r["status"]) for r in rw.deliveries(rt.store, run.id)} == {
         ("a", "delivered"), ("b", "delivered")}
+
+
+def test_a_bad_setting_is_a_clear_cli_error_without_its_value(pg_env: Any) -> None:
+    token = uuid.uuid4().hex
+    res = pg_env.cli("run-webhooks", "list",
+                     run_webhooks='{"a": {"url": "https://hooks.example.com/' + token + '"')
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert 'invalid setting: error parsing value for field "run_webhooks"' in res.stderr
+    assert "not valid JSON?" in res.stderr and token not in res.stderr
+    res = pg_env.cli("run-webhooks", "list",
+                     run_webhooks=json.dumps({"a": {"url": f"ftp://x/{token}"}}))
+    assert res.returncode == 2 and "run_webhooks.a.url" in res.stderr
+    assert "http:// or https://" in res.stderr and token not in res.stderr
+    res = pg_env.cli("runs", "list", lease_seconds="soon")
+    assert res.returncode == 2 and "lease_seconds" in res.stderr and "soon" not in res.stderr
