@@ -231,13 +231,14 @@ def run_document(run: Mapping[str, Any], dashboard_url: str = "") -> dict[str, A
     return doc
 
 
-def render(endpoint: RunWebhook, name: str, run: Mapping[str, Any], dashboard_url: str) -> str:
+def render(endpoint: RunWebhook, name: str, run: Mapping[str, Any], dashboard_url: str,
+           event: str = "run.finished") -> str:
     """The body posted to ``endpoint`` for ``run``, fixed when recorded (a retry sends the
     same bytes)."""
     doc = run_document(run, dashboard_url)
     if endpoint.format == "slack":
         return json.dumps({"text": slack_text(doc)})
-    return json.dumps({"type": "run.finished", "endpoint": name,
+    return json.dumps({"type": event, "endpoint": name,
                        "timestamp": utcnow().isoformat(), "data": {"run": doc}})
 
 
@@ -411,9 +412,7 @@ def send_test(endpoint: RunWebhook, name: str, dashboard_url: str = "") -> str:
            "root_id": None, "batch_id": None, "schedule_id": None,
            "idempotency_key_user": None,
            "error": {"type": "TestError", "message": "a test of this endpoint"}}
-    body = render(endpoint, name, run, dashboard_url)
-    if endpoint.format == "standard":
-        body = body.replace('"type": "run.finished"', '"type": "run.test"', 1)
+    body = render(endpoint, name, run, dashboard_url, event="run.test")
     post(endpoint, f"run_test.{name}.{int(time.time())}", body)
     return body
 
@@ -454,5 +453,5 @@ class Sender:
                 sent = send_due(self.runtime.store, endpoints)
             except Exception:
                 log.exception("run webhook sender failed", extra={"action": "run_webhook_error"})
-            if not sent:  # a full batch: go on at once
+            if not sent:  # after a delivery more may be due: look again at once
                 self._stop.wait(self.interval_s)

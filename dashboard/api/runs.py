@@ -254,7 +254,8 @@ def _strings(name: str, value: Any) -> str | None:
         return value
     if isinstance(value, list) and all(isinstance(v, str) and "," not in v for v in value):
         return ",".join(value)
-    raise ApiError(400, f"Invalid filter.{name}: a string or a list of strings")
+    raise ApiError(400, f"Invalid filter.{name}: a string or a list of strings (without "
+                   "commas: a comma separates values, as in the query string)")
 
 
 def body_filters(value: Any) -> dict[str, Any]:
