@@ -58,6 +58,7 @@ def _routes() -> list[Any]:
         Route("/runs/{run_id}/events", run_pages.run_events_page),
         Route("/runs/{run_id}/{action}", run_pages.run_action, methods=["POST"]),
         Route("/tasks", views.tasks_page),
+        Route("/run-webhooks/{name}/{action}", views.run_webhook_action, methods=["POST"]),
         Route("/queues", views.queues_page),
         Route("/queues/{task_id}/{action}", views.queue_action, methods=["POST"]),
         Route("/schedules", views.schedules_page),

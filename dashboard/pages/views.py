@@ -52,7 +52,34 @@ async def tasks_page(request: Request, who: Principal) -> Response:
                  "deliveries": {st: n for e, st, n in counts if e == name}}
                 for name, ep in sorted(d.rt.settings.run_webhooks.items())]
     return render(request, who, "tasks.html", tasks=rows, webhooks=hooks,
-                  run_webhooks=outgoing)
+                  run_webhooks=outgoing, message=request.query_params.get("message"))
+
+
+def _run_webhook_action(d: Dash, name: str, action: str) -> str:
+    endpoints = d.rt.settings.run_webhooks
+    endpoint = endpoints.get(name)
+    if endpoint is None:
+        return f"No run webhook named {name!r} in this process's BUSTER_RUN_WEBHOOKS"
+    if action == "retry":
+        n = run_webhooks.retry_failed(d.store, name)
+        return f"{n} failed deliveries of {name} requeued"
+    try:
+        run_webhooks.send_test(endpoint, name, d.rt.settings.dashboard_public_url)
+    except run_webhooks.DeliveryError as exc:  # names no URL
+        return f"Test of {name} ({endpoint.host()}) failed: {exc}"
+    return f"Test of {name} ({endpoint.host()}) delivered"
+
+
+@page
+async def run_webhook_action(request: Request, who: Principal) -> Response:
+    """The Tasks page's Send test / Retry failed buttons of a run webhook."""
+    from urllib.parse import quote
+
+    name, action = request.path_params["name"], request.path_params["action"]
+    if action not in ("test", "retry"):
+        return Response("unknown action", 400)
+    message = await run_in_threadpool(_run_webhook_action, dash(request), name, action)
+    return RedirectResponse(f"/tasks?message={quote(message)}", 303)
 
 
 def _queues(d: Dash) -> dict[str, Any]:

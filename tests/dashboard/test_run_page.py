@@ -135,16 +135,39 @@ def test_run_page_and_metrics_show_run_webhook_deliveries(server: Server):
     metrics = server.client().get("/metrics").text
     assert 'buster_run_webhook_deliveries{endpoint="ops",status="pending"} 1' in metrics
 
-    # a dashboard configured with the endpoints lists them on the Tasks page: host only
+    # A dashboard configured with the endpoint lists it on the Tasks page (host only),
+    # sends it a test, and requeues its failed deliveries.
     import json
+
+    from sqlalchemy import update
+
+    from runtime import run_webhooks
+    from runtime.store import tables as t
+    from tests.integration.test_run_webhooks import Receiver
 
     from .conftest import start_dashboard
 
+    receiver = Receiver()
     url, _ = start_dashboard(server.env, run_webhooks=json.dumps(
-        {"ops": {"url": f"https://hooks.example.com/{token}", "statuses": ["CANCELED"]}}))
-    page = html.unescape(login(Server(url, server.key, server.env, server.proc))
-                         .get("/tasks").text)
+        {"ops": {"url": f"{receiver.url}/{token}", "statuses": ["CANCELED"]}}))
+    other = login(Server(url, server.key, server.env, server.proc))
+    page = html.unescape(other.get("/tasks").text)
     table = page.split('id="run-webhook-endpoints"', 1)[1].split("</table>", 1)[0]
-    assert ("<td>ops</td><td>hooks.example.com</td><td>standard</td><td>CANCELED</td>\n"
+    assert ("<td>ops</td><td>127.0.0.1</td><td>standard</td><td>CANCELED</td>\n"
             "<td>every task</td>\n<td>1 pending</td>") in table
-    assert token not in page
+    assert token not in page and "Retry failed" not in table
+    csrf = other.cookies["bj_csrf"]
+    r = other.post("/run-webhooks/ops/test", data={"csrf": csrf}, follow_redirects=True)
+    assert "Test of ops (127.0.0.1) delivered" in html.unescape(r.text)
+    assert json.loads(receiver.to(f"/{token}")[0]["body"])["type"] == "run.test"
+    with rt.store.engine.begin() as conn:  # as if every attempt had failed
+        conn.execute(update(t.run_webhook_deliveries).values(status="failed", attempts=8))
+    assert "Retry failed" in other.get("/tasks").text
+    r = other.post("/run-webhooks/ops/retry", data={"csrf": csrf}, follow_redirects=True)
+    assert "1 failed deliveries of ops requeued" in html.unescape(r.text)
+    assert [(d["status"], d["attempts"]) for d in run_webhooks.deliveries(rt.store, run.id)
+            ] == [("pending", 0)]
+    assert other.post("/run-webhooks/ops/retry", data={}).status_code == 403  # no CSRF
+    r = other.post("/run-webhooks/nope/test", data={"csrf": csrf}, follow_redirects=True)
+    assert "No run webhook named 'nope'" in html.unescape(r.text)
+    receiver.server.shutdown()
