@@ -3,6 +3,7 @@
     runs.bulk_cancel(task="introspect-data", status="QUEUED")         # a stuck backlog
     runs.bulk_replay(task="introspect-data", status="FAILED", period="1h")  # after an outage
     runs.bulk_cancel(tag="org:7", dry_run=True).count                 # how many, first
+    runs.bulk_replay(["run_…", "run_…"])                              # or the runs named
 
 The filters are those of ``runs.list``. The runs are walked newest first, a page at a time
 (a million-run filter never loads at once), and only those that existed when the walk
@@ -22,6 +23,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
+
+from sqlalchemy import select
 
 from .durations import parse_duration, utcnow
 from .errors import InvalidTriggerOptionsError, RunNotFoundError
@@ -46,23 +49,32 @@ class BulkResult:
     dry_run: bool = False
     #: when truncated: the last run walked; ``after=next`` goes on with the older ones
     next: str | None = None
+    #: with ``run_ids``: the ids no run has (never created, or deleted by retention)
+    not_found: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {"action": self.action, "count": self.count, "run_ids": self.run_ids,
-                "truncated": self.truncated, "dry_run": self.dry_run, "next": self.next}
+                "truncated": self.truncated, "dry_run": self.dry_run, "next": self.next,
+                "not_found": self.not_found}
 
 
 def apply(store: Any, action: BulkAction, filters: Mapping[str, Any], *,
           max_runs: int = DEFAULT_MAX_RUNS, dry_run: bool = False,
-          after: str | None = None) -> BulkResult:
+          after: str | None = None, run_ids: Sequence[str] | None = None) -> BulkResult:
     """``action`` on every run ``filters`` (``Store.list_runs`` keywords) match, newest
-    first, at most ``max_runs``, starting below ``after`` (a truncated result's ``next``).
-    Cancel looks only at runs not yet final (a final one has nothing to cancel); replay at
-    every run matched, so filter by status."""
+    first, at most ``max_runs``, starting below ``after`` (a truncated result's ``next``) —
+    or on the runs ``run_ids`` name (instead of filters; at most ``max_runs``). Cancel
+    looks only at runs not yet final (a final one has nothing to cancel); replay at every
+    run matched, so filter by status."""
     if action not in ("cancel", "replay"):
         raise InvalidTriggerOptionsError(f"unknown bulk action {action!r}")
     if max_runs < 1:
         raise InvalidTriggerOptionsError("max_runs must be at least 1")
+    if run_ids is not None:
+        if any(v for v in filters.values()) or after is not None:
+            raise InvalidTriggerOptionsError(
+                "give run_ids or filters (with after), not both")
+        return _apply_to_ids(store, action, run_ids, max_runs, dry_run)
     from . import runs  # runs imports this module
 
     query = dict(filters)
@@ -100,6 +112,44 @@ def apply(store: Any, action: BulkAction, filters: Mapping[str, Any], *,
         if len(rows) <= _PAGE:
             return result
         cursor = rows[_PAGE - 1]["id"]
+
+
+def _apply_to_ids(store: Any, action: BulkAction, run_ids: Sequence[str], max_runs: int,
+                  dry_run: bool) -> BulkResult:
+    """``action`` on the runs named, each once, in the order given."""
+    from . import runs  # runs imports this module
+
+    if isinstance(run_ids, str) or not all(isinstance(i, str) for i in run_ids):
+        raise InvalidTriggerOptionsError("run_ids must be a list of run ids")
+    ids = list(dict.fromkeys(run_ids))
+    if len(ids) > max_runs:
+        raise InvalidTriggerOptionsError(
+            f"{len(ids)} run ids: at most max_runs ({max_runs}) in one call")
+    r = t.runs.c
+    with store.engine.connect() as conn:
+        status = {row[0]: row[1] for row in conn.execute(
+            select(r.id, r.status).where(r.id.in_(ids)))} if ids else {}
+    result = BulkResult(action, dry_run=dry_run,
+                        not_found=[i for i in ids if i not in status])
+    cancelable = {s.value for s in CANCELABLE_STATUSES}
+    for run_id in (i for i in ids if i in status):
+        if action == "cancel" and status[run_id] not in cancelable:
+            continue  # final: nothing to cancel
+        if dry_run:
+            result.count += 1
+        elif action == "cancel":
+            canceled = store.cancel(run_id)
+            if canceled:
+                result.count += 1
+                result.run_ids += canceled
+        else:
+            try:
+                result.run_ids.append(runs.replay(run_id).id)
+            except RunNotFoundError:  # deleted (retention) since it was read
+                result.not_found.append(run_id)
+                continue
+            result.count += 1
+    return result
 
 
 def filters_of(

@@ -256,23 +256,26 @@ def replay(run_id: Any, *, payload: Any = None, tags: Sequence[str] | None = Non
     return insert_and_publish(rt, [new])[0]
 
 
-def bulk_cancel(*, max_runs: int = bulk.DEFAULT_MAX_RUNS, dry_run: bool = False,
+def bulk_cancel(run_ids: Sequence[str] | None = None, *,
+                max_runs: int = bulk.DEFAULT_MAX_RUNS, dry_run: bool = False,
                 after: str | None = None, **filters: Any) -> bulk.BulkResult:
-    """Cancel every run not yet final that ``filters`` (those of :func:`list`) match, and
-    their unfinished children; at most ``max_runs``, older than ``after`` if given (a
-    truncated result's ``next``). ``dry_run``: only count them."""
+    """Cancel every run not yet final that ``filters`` (those of :func:`list`) match — or
+    that ``run_ids`` name —, and their unfinished children; at most ``max_runs``, older
+    than ``after`` if given (a truncated result's ``next``). ``dry_run``: only count."""
     return bulk.apply(get_runtime().store, "cancel", bulk.filters_of(**filters),
-                      max_runs=max_runs, dry_run=dry_run, after=after)
+                      max_runs=max_runs, dry_run=dry_run, after=after, run_ids=run_ids)
 
 
-def bulk_replay(*, max_runs: int = bulk.DEFAULT_MAX_RUNS, dry_run: bool = False,
+def bulk_replay(run_ids: Sequence[str] | None = None, *,
+                max_runs: int = bulk.DEFAULT_MAX_RUNS, dry_run: bool = False,
                 after: str | None = None, **filters: Any) -> bulk.BulkResult:
     """Replay every run ``filters`` (those of :func:`list`; usually a final ``status``)
-    match, at most ``max_runs``; ``run_ids`` are the new runs. A truncated result's
-    ``next``, passed as ``after``, goes on with the older runs (calling again without it
-    would replay the same runs twice). ``dry_run``: only count."""
+    match — or that ``run_ids`` name —, at most ``max_runs``; the result's ``run_ids``
+    are the new runs. A truncated result's ``next``, passed as ``after``, goes on with
+    the older runs (calling again without it would replay the same runs twice).
+    ``dry_run``: only count."""
     return bulk.apply(get_runtime().store, "replay", bulk.filters_of(**filters),
-                      max_runs=max_runs, dry_run=dry_run, after=after)
+                      max_runs=max_runs, dry_run=dry_run, after=after, run_ids=run_ids)
 
 
 def reschedule(run_id: Any, delay: Any) -> Run:

@@ -156,18 +156,20 @@ SCHEMAS: dict[str, Any] = {
                 "schedule": _STR, "idempotencyKey": _STR,
                 "createdAt": _obj({"from": {}, "to": {}, "period": _STR}),
             }),
+            "runIds": {"type": "array", "items": _STR},
             "maxRuns": {"type": "integer", "minimum": 1, "maximum": 10000},
             "dryRun": _BOOL,
             "after": _STR,
         },
-        ["action", "filter"],
+        ["action"],
     ),
     "BulkRunsResponse": _obj(
         {
             "action": _STR, "count": {"type": "integer"}, "runIds": {"type": "array"},
             "truncated": _BOOL, "dryRun": _BOOL, "next": {"type": ["string", "null"]},
+            "notFound": {"type": "array", "items": _STR},
         },
-        ["action", "count", "runIds", "truncated", "dryRun", "next"],
+        ["action", "count", "runIds", "truncated", "dryRun", "next", "notFound"],
     ),
     "CreateTokenRequest": _obj(
         {

@@ -236,7 +236,7 @@ async def reschedule_run(request: Request, d: Dash, who: Principal) -> Reply:
 
 
 # ---------------------------------------------------------------------- bulk actions
-_BULK_KEYS = {"action", "filter", "maxRuns", "dryRun", "after"}
+_BULK_KEYS = {"action", "filter", "runIds", "maxRuns", "dryRun", "after"}
 _BULK_FILTERS = {"status", "taskIdentifier", "tag", "batch", "schedule", "idempotencyKey",
                  "createdAt"}
 # One request walks at most this many runs unless it asks for more (up to the SDK's
@@ -286,9 +286,14 @@ def _bulk_sync(d: Dash, who: Principal, body: dict[str, Any]) -> Reply:
     if action not in ("cancel", "replay"):
         raise ApiError(400, "Invalid request body: action must be 'cancel' or 'replay'")
     filters = body_filters(body.get("filter"))
-    if not any(filters.values()):
+    run_ids = body.get("runIds")
+    if run_ids is not None and (not isinstance(run_ids, list)
+                                or not all(isinstance(i, str) for i in run_ids)):
+        raise ApiError(400, "Invalid request body: runIds is a list of run ids")
+    if run_ids is None and not any(filters.values()):
         raise ApiError(400, "A bulk action needs a filter (status, taskIdentifier, tag, batch,"
-                       " schedule, idempotencyKey or createdAt): it never acts on every run")
+                       " schedule, idempotencyKey or createdAt) or runIds: it never acts on "
+                       "every run")
     max_runs = body.get("maxRuns", BULK_DEFAULT_MAX_RUNS)
     if (isinstance(max_runs, bool) or not isinstance(max_runs, int)
             or not 1 <= max_runs <= bulk.DEFAULT_MAX_RUNS):
@@ -299,15 +304,16 @@ def _bulk_sync(d: Dash, who: Principal, body: dict[str, Any]) -> Reply:
         raise ApiError(400, "Invalid request body: dryRun is a boolean, after a run id")
     try:
         result = bulk.apply(d.store, action, bulk.filters_of(**filters), max_runs=max_runs,
-                            dry_run=dry_run, after=after)
-    except ValueError as exc:  # a bad period or cursor
+                            dry_run=dry_run, after=after, run_ids=run_ids)
+    except ValueError as exc:  # a bad period or cursor, ids and a filter, too many ids
         raise ApiError(400, str(exc)) from None
     if not dry_run:
         log.info("bulk %s of %d runs", action, result.count, extra={
             "action": f"bulk_{action}", "count": result.count, "by": who.name,
             "truncated": result.truncated})
     return Reply({"action": action, "count": result.count, "runIds": result.run_ids,
-                  "truncated": result.truncated, "dryRun": dry_run, "next": result.next})
+                  "truncated": result.truncated, "dryRun": dry_run, "next": result.next,
+                  "notFound": result.not_found})
 
 
 @endpoint

@@ -33,7 +33,7 @@ def test_bulk_endpoint_cancels_then_replays_each_run_once_across_calls(server: S
 
     counted = bulk(action="cancel", filter={"tag": tag}, dryRun=True)
     assert counted == {"action": "cancel", "count": 5, "runIds": [], "truncated": False,
-                       "dryRun": True, "next": None}
+                       "dryRun": True, "next": None, "notFound": []}
     assert {runs.retrieve(r).status for r in mine} == {RunStatus.DELAYED}
 
     first = bulk(action="cancel", filter={"tag": [tag], "status": "DELAYED"}, maxRuns=2)
@@ -59,6 +59,10 @@ def test_bulk_endpoint_cancels_then_replays_each_run_once_across_calls(server: S
     assert sorted(runs.retrieve(r).replayed_from for r in new) == sorted(mine)
     assert {wait_final(r).status for r in new} == {RunStatus.COMPLETED}
 
+    # runs named by id instead of a filter: unknown ids are listed, final ones skipped
+    named = bulk(action="cancel", runIds=[theirs[0], mine[0], "run_" + "0" * 26], dryRun=True)
+    assert (named["count"], named["notFound"]) == (1, ["run_" + "0" * 26])
+
     # the SDK's request idempotency key: a retried POST answers again, acts once
     headers = {"x-trigger-request-idempotency-key": uuid.uuid4().hex}
     body = {"action": "cancel", "filter": {"tag": other}}
@@ -83,6 +87,9 @@ def test_bulk_endpoint_cancels_then_replays_each_run_once_across_calls(server: S
     ({"action": "replay", "filter": {"tag": "x"}, "after": "42"}, "after must be a run id"),
     ({"action": "replay", "filter": {"tag": "x"}, "dryRun": "yes"}, "dryRun is a boolean"),
     ({"action": "replay", "filter": {"tag": "x"}, "runs": []}, "unknown key(s) runs"),
+    ({"action": "cancel", "filter": {"tag": "x"}, "runIds": ["run_a"]}, "not both"),
+    ({"action": "cancel", "runIds": "run_a"}, "runIds is a list of run ids"),
+    ({"action": "cancel", "runIds": ["run_a", "run_b"], "maxRuns": 1}, "at most max_runs"),
     ([], "expected a JSON object"),
 ])
 def test_bulk_endpoint_refuses_bad_requests_and_acts_on_nothing(

@@ -118,3 +118,32 @@ def test_cli_counts_first_and_acts_with_yes(pg_env: Any) -> None:
     res = pg_env.cli("runs", "cancel")  # neither a run id nor a filter: refused
     assert res.returncode != 0 and "needs a run id, or filters" in res.stderr
     runs.bulk_cancel(tag=tag)
+
+
+def test_bulk_actions_on_runs_named_by_id(env: Any, worker: Any) -> None:
+    tag = f"bulk:{uuid.uuid4().hex[:8]}"
+    waiting = _delayed(tag, 3)
+    done = tasks.trigger("t-echo", {"i": "done"}, tags=[tag])
+    assert wait_final(done.id).status == RunStatus.COMPLETED
+    missing = "run_" + "0" * 26
+
+    # each id once, in the order given; a final run has nothing to cancel
+    counted = runs.bulk_cancel([waiting[0], waiting[0], done.id, missing], dry_run=True)
+    assert (counted.count, counted.run_ids, counted.not_found) == (1, [], [missing])
+    canceled = runs.bulk_cancel([waiting[1], done.id, missing, waiting[0]])
+    assert (canceled.count, canceled.run_ids, canceled.not_found) == (
+        2, [waiting[1], waiting[0]], [missing])
+    assert runs.retrieve(waiting[2]).status == RunStatus.DELAYED
+
+    replayed = runs.bulk_replay([waiting[1], done.id, waiting[1]])
+    assert replayed.count == 2 and replayed.not_found == []
+    assert [runs.retrieve(r).replayed_from for r in replayed.run_ids] == [waiting[1], done.id]
+
+    with pytest.raises(InvalidTriggerOptionsError, match="not both"):
+        runs.bulk_cancel([waiting[2]], tag=tag)
+    with pytest.raises(InvalidTriggerOptionsError, match="at most max_runs"):
+        runs.bulk_cancel(waiting, max_runs=2)
+    with pytest.raises(InvalidTriggerOptionsError, match="a list of run ids"):
+        runs.bulk_cancel(waiting[2])  # type: ignore[arg-type]
+    assert runs.retrieve(waiting[2]).status == RunStatus.DELAYED
+    runs.bulk_cancel(tag=tag)
