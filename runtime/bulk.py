@@ -34,6 +34,7 @@ from .store import tables as t
 BulkAction = Literal["cancel", "replay"]
 DEFAULT_MAX_RUNS = 10_000
 _PAGE = 500
+_CANCELABLE = frozenset(s.value for s in CANCELABLE_STATUSES)
 
 
 @dataclass
@@ -75,12 +76,9 @@ def apply(store: Any, action: BulkAction, filters: Mapping[str, Any], *,
             raise InvalidTriggerOptionsError(
                 "give run_ids or filters (with after), not both")
         return _apply_to_ids(store, action, run_ids, max_runs, dry_run)
-    from . import runs  # runs imports this module
-
     query = dict(filters)
     if action == "cancel":
-        cancelable = {s.value for s in CANCELABLE_STATUSES}
-        wanted = [s for s in (query.get("statuses") or sorted(cancelable)) if s in cancelable]
+        wanted = [s for s in (query.get("statuses") or sorted(_CANCELABLE)) if s in _CANCELABLE]
         if not wanted:
             return BulkResult(action, dry_run=dry_run)
         query["statuses"] = wanted
@@ -96,19 +94,7 @@ def apply(store: Any, action: BulkAction, filters: Mapping[str, Any], *,
                 result.truncated, result.next = True, walked
                 return result
             walked = row["id"]
-            if dry_run:
-                result.count += 1
-            elif action == "cancel":
-                canceled = store.cancel(row["id"])
-                if canceled:  # [] when it ended meanwhile
-                    result.count += 1
-                    result.run_ids += canceled
-            else:
-                try:
-                    result.run_ids.append(runs.replay(row["id"]).id)
-                except RunNotFoundError:  # deleted (retention) since the page was read
-                    continue
-                result.count += 1
+            _act(store, action, row["id"], result)
         if len(rows) <= _PAGE:
             return result
         cursor = rows[_PAGE - 1]["id"]
@@ -117,8 +103,6 @@ def apply(store: Any, action: BulkAction, filters: Mapping[str, Any], *,
 def _apply_to_ids(store: Any, action: BulkAction, run_ids: Sequence[str], max_runs: int,
                   dry_run: bool) -> BulkResult:
     """``action`` on the runs named, each once, in the order given."""
-    from . import runs  # runs imports this module
-
     if isinstance(run_ids, str) or not all(isinstance(i, str) for i in run_ids):
         raise InvalidTriggerOptionsError("run_ids must be a list of run ids")
     ids = list(dict.fromkeys(run_ids))
@@ -131,25 +115,33 @@ def _apply_to_ids(store: Any, action: BulkAction, run_ids: Sequence[str], max_ru
             select(r.id, r.status).where(r.id.in_(ids)))} if ids else {}
     result = BulkResult(action, dry_run=dry_run,
                         not_found=[i for i in ids if i not in status])
-    cancelable = {s.value for s in CANCELABLE_STATUSES}
     for run_id in (i for i in ids if i in status):
-        if action == "cancel" and status[run_id] not in cancelable:
+        if action == "cancel" and status[run_id] not in _CANCELABLE:
             continue  # final: nothing to cancel
-        if dry_run:
-            result.count += 1
-        elif action == "cancel":
-            canceled = store.cancel(run_id)
-            if canceled:
-                result.count += 1
-                result.run_ids += canceled
-        else:
-            try:
-                result.run_ids.append(runs.replay(run_id).id)
-            except RunNotFoundError:  # deleted (retention) since it was read
-                result.not_found.append(run_id)
-                continue
-            result.count += 1
+        if not _act(store, action, run_id, result):
+            result.not_found.append(run_id)
     return result
+
+
+def _act(store: Any, action: BulkAction, run_id: str, result: BulkResult) -> bool:
+    """Cancel or replay one run (with ``result.dry_run``: count it), into ``result``.
+    False if the run is gone: deleted (retention) since it was read."""
+    from . import runs  # runs imports this module
+
+    if result.dry_run:
+        result.count += 1
+    elif action == "cancel":
+        canceled = store.cancel(run_id)
+        if canceled:  # [] when it ended meanwhile
+            result.count += 1
+            result.run_ids += canceled
+    else:
+        try:
+            result.run_ids.append(runs.replay(run_id).id)
+        except RunNotFoundError:
+            return False
+        result.count += 1
+    return True
 
 
 def filters_of(

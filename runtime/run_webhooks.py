@@ -40,6 +40,7 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 import threading
 import time
 import urllib.error
@@ -140,8 +141,6 @@ class RunWebhook(BaseModel):
 
 
 def check_names(endpoints: Mapping[str, RunWebhook]) -> None:
-    import re
-
     for name in endpoints:
         if not re.match(NAME_PATTERN, name):
             raise ValueError(f"run webhook name {name!r}: letters, digits, '_', '.', '-' "
@@ -164,7 +163,7 @@ def record_pending(store: Any, endpoints: Mapping[str, RunWebhook], limit: int,
     """Turn up to ``limit`` flagged runs into deliveries (one per endpoint that wants the
     run) and clear their flags, in one transaction; returns the deliveries recorded. A run
     no endpoint wants any longer (the setting changed) is only cleared."""
-    r, d = t.runs.c, t.run_webhook_deliveries.c
+    r = t.runs.c
     now = utcnow()
     with store.engine.begin() as conn:
         runs = conn.execute(
@@ -177,12 +176,10 @@ def record_pending(store: Any, endpoints: Mapping[str, RunWebhook], limit: int,
         if not runs:
             return 0
         ids = [run["id"] for run in runs]
-        taken = {(row[0], row[1]) for row in conn.execute(
-            select(d.run_id, d.endpoint).where(d.run_id.in_(ids)))}
         rows = []
         for run in runs:
             for name, endpoint in endpoints.items():
-                if (run["id"], name) in taken or not endpoint.wants(run):
+                if not endpoint.wants(run):
                     continue
                 rows.append({
                     "endpoint": name, "run_id": run["id"], "run_status": run["status"],
@@ -191,7 +188,8 @@ def record_pending(store: Any, endpoints: Mapping[str, RunWebhook], limit: int,
                 })
         if rows:
             # SQLite has no SKIP LOCKED: two processes may pick the same flagged run, and
-            # the unique (run, endpoint) index keeps the second one's row out
+            # the unique (run, endpoint) index keeps the second one's row out (it is still
+            # counted in the number returned)
             conn.execute(store._insert(t.run_webhook_deliveries).on_conflict_do_nothing(),
                          rows)
         conn.execute(update(t.runs).where(r.id.in_(ids)).values(notify_pending=False))
@@ -415,6 +413,23 @@ def send_test(endpoint: RunWebhook, name: str, dashboard_url: str = "") -> str:
     body = render(endpoint, name, run, dashboard_url, event="run.test")
     post(endpoint, f"run_test.{name}.{int(time.time())}", body)
     return body
+
+
+def describe(store: Any, endpoints: Mapping[str, RunWebhook]) -> list[dict[str, Any]]:
+    """Each endpoint as ops may see it — its URL's host only, never the URL or secret —
+    with its deliveries by status; then the deliveries of endpoints no longer configured
+    (``configured`` False). The CLI's ``run-webhooks list`` and the Tasks page."""
+    counts: dict[str, dict[str, int]] = {}
+    for name, status, n in delivery_counts(store):
+        counts.setdefault(name, {})[status] = n
+    out: list[dict[str, Any]] = [
+        {"name": name, "configured": True, "host": e.host(), "format": e.format,
+         "signed": e.secret is not None, "statuses": [s.value for s in e.statuses],
+         "tasks": e.tasks, "tags": e.tags, "deliveries": counts.pop(name, {})}
+        for name, e in sorted(endpoints.items())]
+    out += [{"name": name, "configured": False, "deliveries": left}
+            for name, left in sorted(counts.items())]
+    return out
 
 
 def delivery_counts(store: Any) -> list[tuple[str, str, int]]:

@@ -16,18 +16,8 @@ def cmd_run_webhooks(args: argparse.Namespace) -> int:
     rt = get_runtime()
     endpoints = rt.settings.run_webhooks
     if args.action == "list":
-        counts: dict[str, dict[str, int]] = {}
-        for name, status, n in rw.delivery_counts(rt.store):
-            counts.setdefault(name, {})[status] = n
-        for name, e in endpoints.items():
-            print(json.dumps({
-                "name": name, "format": e.format, "host": e.host(),
-                "signed": e.secret is not None,
-                "statuses": [s.value for s in e.statuses], "tasks": e.tasks, "tags": e.tags,
-                "deliveries": counts.pop(name, {}),
-            }))
-        for name, left in counts.items():  # deliveries of endpoints no longer configured
-            print(json.dumps({"name": name, "configured": False, "deliveries": left}))
+        for endpoint in rw.describe(rt.store, endpoints):
+            print(json.dumps(endpoint))
         if not endpoints:
             print("no run webhooks: set BUSTER_RUN_WEBHOOKS", file=sys.stderr)
         return 0

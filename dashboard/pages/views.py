@@ -45,12 +45,9 @@ async def tasks_page(request: Request, who: Principal) -> Response:
     hooks = [{"name": name, "task": ep.task, "scheme": ep.scheme, "payload": ep.payload}
              for name, ep in sorted(d.settings.webhooks.items())]
     # where ended runs are announced (runtime/run_webhooks.py): the URL's host only
-    counts = await run_in_threadpool(run_webhooks.delivery_counts, d.store)
-    outgoing = [{"name": name, "host": ep.host(), "format": ep.format,
-                 "signed": ep.secret is not None, "statuses": [s.value for s in ep.statuses],
-                 "tasks": ep.tasks, "tags": ep.tags,
-                 "deliveries": {st: n for e, st, n in counts if e == name}}
-                for name, ep in sorted(d.rt.settings.run_webhooks.items())]
+    described = await run_in_threadpool(run_webhooks.describe, d.store,
+                                        d.rt.settings.run_webhooks)
+    outgoing = [e for e in described if e["configured"]]
     return render(request, who, "tasks.html", tasks=rows, webhooks=hooks,
                   run_webhooks=outgoing, message=request.query_params.get("message"))
 

@@ -58,6 +58,10 @@ class Store:
         self.claims: GroupCommit[tuple[str, str, float], Any] = GroupCommit(self._claim_batch)
         self.finishes: GroupCommit[dict[str, Any], Any] = GroupCommit(self._finish_batch)
 
+    def _notify(self, status: RunStatus) -> bool:
+        """The ``notify_pending`` flag of a run ending in ``status``."""
+        return status.value in self.notify_statuses
+
     def close(self) -> None:
         """Close every connection: the hot path's own (held outside the pool) and the pool."""
         self._raw.close()
@@ -382,7 +386,7 @@ class Store:
                     "output": output,
                     "error": error,
                     "release": status in KEY_RELEASING_STATUSES,
-                    "notify": status.value in self.notify_statuses,
+                    "notify": self._notify(status),
                 }
             ):
                 return True
@@ -413,7 +417,7 @@ class Store:
         else:
             values.update(
                 status=status, finished_at=now, output=output, error=error, waiting_on=None,
-                notify_pending=status.value in self.notify_statuses,
+                notify_pending=self._notify(status),
             )
             if status in KEY_RELEASING_STATUSES:
                 values.update(idempotency_key=None)
@@ -697,7 +701,7 @@ class Store:
                             error=error,
                             # an executing attempt runs on_complete itself when it stops
                             on_complete_pending=t.runs.c.status != RunStatus.EXECUTING,
-                            notify_pending=RunStatus.CANCELED.value in self.notify_statuses,
+                            notify_pending=self._notify(RunStatus.CANCELED),
                         )
                         .returning(t.runs.c.id)
                     ).scalars()
@@ -844,7 +848,7 @@ class Store:
                         updated_at=now,
                         idempotency_key=None,
                         on_complete_pending=True,
-                        notify_pending=RunStatus.EXPIRED.value in self.notify_statuses,
+                        notify_pending=self._notify(RunStatus.EXPIRED),
                         error={"type": "EXPIRED", "message": "TTL passed before the run started"},
                     )
                     .returning(r.id)
@@ -883,7 +887,7 @@ class Store:
                 finished_at=now,
                 idempotency_key=None,
                 on_complete_pending=True,
-                notify_pending=RunStatus.CRASHED.value in self.notify_statuses,
+                notify_pending=self._notify(RunStatus.CRASHED),
             )
         else:
             values.update(status=RunStatus.QUEUED, available_at=retry_at, published_at=None)
