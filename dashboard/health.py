@@ -108,21 +108,23 @@ def render_metrics(d: Dash) -> str:
     metric(
         "buster_task_queue_paused",
         "gauge",
-        "1 for each task whose queue is paused (no new run of it starts).",
+        "1 for each concurrency queue paused (no new run in it starts); task: the task's "
+        "id, or a shared queue's name.",
         [({"task": h["task_identifier"]}, 1) for h in holds if h["paused"]],
     )
     metric(
         "buster_task_queue_concurrency_override",
         "gauge",
-        "A task's concurrency limit (per key) as overridden at runtime.",
+        "A queue's concurrency limit (per key) as overridden at runtime.",
         [({"task": h["task_identifier"]}, h["concurrency_limit"])
          for h in holds if h["concurrency_limit"] is not None],
     )
     metric(
         "buster_runs_waiting_for_slot",
         "gauge",
-        "QUEUED runs waiting for a concurrency slot (or for their paused queue), by task.",
-        [({"task": task}, n) for task, n in sorted(waiting_for_slot.items())],
+        "QUEUED runs waiting for a concurrency slot (or for their paused queue), by task "
+        "(or shared queue).",
+        [({"task": q}, n) for q, n in sorted(waiting_for_slot.items())],
     )
     metric(
         "buster_run_webhook_deliveries",

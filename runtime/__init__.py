@@ -1,6 +1,6 @@
 """buster-jobs runtime: Trigger.dev v4's task SDK in Python, on Dramatiq, RabbitMQ and Postgres.
 
-    from runtime import task, tasks, runs, queues, wait, logger, metadata, run_locals, tags
+    from runtime import task, tasks, runs, queue, queues, wait, logger, metadata, run_locals, tags
 
 Nothing connects at import time: the first trigger, or a worker's boot, builds the runtime
 from ``BUSTER_*`` settings (``runtime.configure`` chooses explicitly).
@@ -19,6 +19,7 @@ from .retry import RetryOptions
 from .run_locals import LocalKey, run_locals
 from .runs import Run, runs
 from .schedules import schedules
+from .shared_queues import SharedQueue, queue
 from .statuses import RunStatus
 from .tags import tags
 from .task import Task, schema_task, task
@@ -39,11 +40,13 @@ __all__ = [
     "logger",
     "metadata",
     "Queue",
+    "queue",
     "queues",
     "runs",
     "run_locals",
     "schedules",
     "schema_task",
+    "SharedQueue",
     "task",
     "tags",
     "tasks",

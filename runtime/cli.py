@@ -279,7 +279,7 @@ def _prune_runs(older_than: str | None) -> int:
 
 
 def cmd_queues(args: argparse.Namespace) -> int:
-    """Ops' hold on a task's queue (runtime/queues.py)."""
+    """Ops' hold on a queue, a task's own or a shared one (runtime/queues.py)."""
     from . import queues
     from .queues import who
 
@@ -292,11 +292,13 @@ def cmd_queues(args: argparse.Namespace) -> int:
                 limit += f" per key, {q.total_concurrency_limit} in all"
                 if q.total_override is not None:
                     limit += f" (override; code: {'∞' if q.total is None else q.total})"
+            shared = f" shared by {', '.join(q.tasks) or 'no task yet'}" if q.shared else ""
             print(f"{q.name:<28} {'PAUSED' if q.paused else 'active':<7} "
-                  f"running={q.running:<4} queued={q.queued:<6} limit={limit}")
+                  f"running={q.running:<4} queued={q.queued:<6} limit={limit}{shared}")
         return 0
     if not args.task_id:
-        raise SystemExit(f"queues {args.action} needs a task id")
+        raise SystemExit(f"queues {args.action} needs a queue: a task id or a shared queue's "
+                         "name")
     by = who("cli")
     if args.action == "show":
         q = queues.retrieve(args.task_id)
@@ -422,11 +424,13 @@ def build_parser() -> argparse.ArgumentParser:
     rs.set_defaults(fn=cmd_runs)
 
     qs = sub.add_parser(
-        "queues", help="task queues: list; show, pause, resume, override or reset one"
+        "queues", help="concurrency queues (each task's own, and shared ones): list; show, "
+        "pause, resume, override or reset one"
     )
     qs.add_argument("action", choices=["list", "show", "pause", "resume", "override",
                                        "override-total", "reset"])
-    qs.add_argument("task_id", nargs="?")
+    qs.add_argument("task_id", nargs="?", metavar="queue",
+                    help="a task id (its own queue) or a shared queue's name")
     qs.add_argument("limit", nargs="?", type=int,
                     help="override: the new limit per key; override-total: over all keys")
     qs.set_defaults(fn=cmd_queues)

@@ -41,6 +41,13 @@ class InvalidTriggerOptionsError(BusterError, ValueError):
     code = "INVALID_OPTIONS"
 
 
+class SharedQueueMemberError(BusterError, ValueError):
+    """Ops named a task to hold its queue, but the task is in a shared queue: holding that
+    would hold the other tasks in it too, so the shared queue must be named."""
+
+    code = "TASK_IN_SHARED_QUEUE"
+
+
 class PayloadValidationError(BusterError, ValueError):
     """A schema_task payload failed validation; ``errors`` lists fields and messages."""
 

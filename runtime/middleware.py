@@ -42,7 +42,7 @@ class RunLifecycle(Middleware):
     def before_process_message(self, broker: dramatiq.Broker, message: Any) -> None:
         self._local.run = None
         self._local.outcome = None
-        self._local.slot = None  # the task whose slot a limited claim took
+        self._local.slot = None  # the queue whose slot a limited claim took
         if message.actor_name != ACTOR_NAME:
             return
         run_id = _run_id(message)
@@ -67,7 +67,7 @@ class RunLifecycle(Middleware):
             if (row is not None and row["status"] == RunStatus.QUEUED
                     and (row["available_at"] is None or row["available_at"] <= utcnow())):
                 run = self._claim_limited(row, lease)
-                self._local.slot = row["task_identifier"]
+                self._local.slot = row["concurrency_queue"] or row["task_identifier"]
                 if run is None:
                     # waiting for a slot, or taken meanwhile: this message is done. No
                     # SkipMessage, whose warning would log every wait as a dropped message
@@ -148,7 +148,7 @@ class RunLifecycle(Middleware):
         if slot is not None:
             self._hand_on(slot)
 
-    def _hand_on(self, task_id: str) -> None:
+    def _hand_on(self, queue: str) -> None:
         """The attempt has left EXECUTING: its slot goes to a waiting run now."""
         from .store.slots import hand_on
 
@@ -156,9 +156,9 @@ class RunLifecycle(Middleware):
         if not rt.can_publish:
             return
         try:
-            hand_on(rt.store, task_id, rt.publisher.publish)
+            hand_on(rt.store, queue, rt.publisher.publish)
         except Exception:  # the timer's wake step hands it on within a tick anyway
-            log.warning("run of %s: handing on its slot failed", task_id, exc_info=True,
+            log.warning("run in queue %s: handing on its slot failed", queue, exc_info=True,
                         extra={"action": "slot_hand_on_failed"})
 
     def _write(self, run: Any, outcome: Outcome) -> bool:

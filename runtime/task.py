@@ -18,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 from . import machines
 from .errors import OutputValidationError, PayloadValidationError
 from .retry import RetryOptions
+from .shared_queues import SharedQueue, get_shared_queue
 
 T = TypeVar("T")
 Hook = Callable[..., Any]
@@ -34,7 +35,9 @@ class Task(Generic[T]):
     id: str
     fn: Callable[..., Any]
     machine: str = machines.DEFAULT_MACHINE
-    queue: str | None = None
+    #: a string names the RabbitMQ queue (else the machine's); a ``queue()`` is a shared
+    #: concurrency queue whose slots the task's runs take instead of the task's own
+    queue: str | SharedQueue | None = None
     retry: RetryOptions = field(default_factory=RetryOptions)
     max_duration: float | None = None
     schema: type[BaseModel] | None = None
@@ -70,6 +73,22 @@ class Task(Generic[T]):
                 isinstance(limit, bool) or not isinstance(limit, int) or limit < 1
             ):
                 raise ValueError(f"{name} must be an integer ≥ 1, got {limit!r}")
+        if isinstance(self.queue, SharedQueue):
+            if self.concurrency_limit is not None or self.total_concurrency_limit is not None:
+                raise ValueError(
+                    f"task {self.id!r} runs in the shared queue {self.queue.name!r}, whose "
+                    "concurrency_limit it takes: give the limit to queue(), not the task"
+                )
+            if get_shared_queue(self.queue.name) != self.queue:
+                raise ValueError(
+                    f"queue {self.queue.name!r} of task {self.id!r} was not declared with "
+                    "queue(): declare it there, once"
+                )
+        elif self.queue is not None and not isinstance(self.queue, str):
+            raise TypeError(
+                "queue is a RabbitMQ queue's name or a queue() for a shared concurrency "
+                f"limit, not {type(self.queue).__name__}"
+            )
         for name in _HOOK_FIELDS:
             hook = getattr(self, name)
             if hook is not None and not callable(hook):
@@ -77,13 +96,32 @@ class Task(Generic[T]):
         self._takes_ctx = _takes_ctx(self.fn)
 
     @property
+    def shared_queue(self) -> SharedQueue | None:
+        return self.queue if isinstance(self.queue, SharedQueue) else None
+
+    @property
+    def concurrency_queue(self) -> str:
+        """The queue whose slots its runs take: the shared queue's name, else its id."""
+        shared = self.shared_queue
+        return shared.name if shared is not None else self.id
+
+    @property
     def slot_limit(self) -> int | None:
-        """The per-key limit its runs carry: a total alone caps each key at the total too."""
+        """The per-key limit its runs carry: its shared queue's, else its own (a total
+        alone caps each key at the total too)."""
+        shared = self.shared_queue
+        if shared is not None:
+            return shared.concurrency_limit
         return self.concurrency_limit or self.total_concurrency_limit
 
     # -- where it runs ----------------------------------------------------------------
+    @property
+    def broker_queue(self) -> str | None:
+        """The RabbitMQ queue it names itself, if any (else its machine's)."""
+        return self.queue if isinstance(self.queue, str) else None
+
     def queue_name(self, settings: Any) -> str:
-        return self.queue or machines.queue_for(
+        return self.broker_queue or machines.queue_for(
             self.machine, settings.default_queue, settings.large_queue
         )
 
@@ -103,6 +141,8 @@ class Task(Generic[T]):
             "concurrency_limit": self.slot_limit,
             "total_concurrency_limit": self.total_concurrency_limit,
         }
+        if self.shared_queue is not None:  # (only then: other tasks' versions stay as they were)
+            body["concurrency_queue"] = self.concurrency_queue
         body["version"] = hashlib.sha256(
             json.dumps(body, sort_keys=True, default=str).encode()
         ).hexdigest()[:16]
@@ -199,6 +239,11 @@ def register(t: Task[Any]) -> Task[Any]:
         )
     ):
         raise ValueError(f"task id {t.id!r} is already defined by {existing.fn!r}")
+    if get_shared_queue(t.id) is not None:
+        raise ValueError(
+            f"task id {t.id!r} is the name of a shared queue: a task's own queue has its "
+            "id, so the task needs another"
+        )
     _REGISTRY[t.id] = t
     return t
 
@@ -207,7 +252,7 @@ def task(
     id: str,
     *,
     machine: str = machines.DEFAULT_MACHINE,
-    queue: str | None = None,
+    queue: str | SharedQueue | None = None,
     retry: RetryOptions | None = None,
     max_duration: float | None = None,
     concurrency_limit: int | None = None,

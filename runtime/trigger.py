@@ -224,7 +224,7 @@ def build_row(
     if options.get("machine") and not options.get("queue") and task is not None:
         from .machines import queue_for
 
-        queue = task.queue or queue_for(
+        queue = task.broker_queue or queue_for(
             str(machine), rt.settings.default_queue, rt.settings.large_queue
         )
     limit, concurrency_key = _concurrency(task, definition, options.get("concurrency_key"))
@@ -270,6 +270,8 @@ def build_row(
         "retry": retry,
         "max_duration": max_duration or (definition or {}).get("max_duration"),
         "ttl_seconds": ttl,
+        "concurrency_queue": task.concurrency_queue if task is not None
+        else (definition or {}).get("concurrency_queue") or task_id,
         "concurrency_key": concurrency_key,
         "concurrency_limit": limit,
         "created_at": now,

@@ -19,6 +19,7 @@ from runtime import (
     get_runtime,
     logger,
     metadata,
+    queue,
     schema_task,
     task,
     wait,
@@ -315,6 +316,21 @@ def limited_total(payload: dict) -> dict:
 @task(id="t-traced")
 def traced(payload: dict) -> dict:
     """Like t-limited, without a limit of its own (ops hold its queue in tests)."""
+    return limited.fn(payload)
+
+
+# one slot per concurrency key shared by two tasks (Trigger.dev's shared queue()); one of
+# them on the large machine, whose messages go to the other RabbitMQ queue
+shared_one = queue("t-shared", concurrency_limit=1)
+
+
+@task(id="t-shared-a", queue=shared_one)
+def shared_a(payload: dict) -> dict:
+    return limited.fn(payload)
+
+
+@task(id="t-shared-b", queue=shared_one, machine="large-1x")
+def shared_b(payload: dict) -> dict:
     return limited.fn(payload)
 
 

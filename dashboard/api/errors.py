@@ -41,6 +41,7 @@ def translate(exc: Exception) -> ApiError | None:
         rerr.UnstorableValueError: 422,
         rerr.OutputTooLargeError: 413,
         rerr.InvalidTriggerOptionsError: 422,
+        rerr.SharedQueueMemberError: 409,
         InvalidCronError: 422,
         **_schedule_errors(),
     }

@@ -130,6 +130,7 @@ def queue_object(q: Any) -> dict[str, Any]:
         "id": q.id,
         "name": q.name,
         "type": q.type,
+        "tasks": list(q.tasks),  # ours: the tasks whose runs take its slots
         "running": q.running,
         "queued": q.queued,
         "paused": q.paused,

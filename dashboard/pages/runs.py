@@ -150,7 +150,7 @@ def _run_page(d: Dash, run_id: str) -> dict[str, Any] | None:
     return {
         "run": row,
         "why": run_state_note(row, waitpoints, datetime.now(UTC),
-                              queue_controls.held(store, row["task_identifier"]),
+                              queue_controls.held(store, _queue_of(row)),
                               _total(store, row)),
         "attempts": attempts,
         "logs": store.logs(run_id),
@@ -169,7 +169,12 @@ def _total(store: Any, row: Any) -> int | None:
     if not row["waiting_for_slot"]:
         return None
     with store.autocommit.connect() as conn:
-        return slots.totals(conn, [row["task_identifier"]]).get(row["task_identifier"])
+        return slots.totals(conn, [_queue_of(row)]).get(_queue_of(row))
+
+
+def _queue_of(row: Any) -> str:
+    """The concurrency queue whose slots the run takes: its task's, or a shared one."""
+    return str(row["concurrency_queue"] or row["task_identifier"])
 
 
 @page

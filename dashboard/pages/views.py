@@ -82,8 +82,11 @@ async def run_webhook_action(request: Request, who: Principal) -> Response:
 def _queues(d: Dash) -> dict[str, Any]:
     from runtime import queues
 
+    listed = queues.list()
     return {
-        "task_queues": queues.list(),
+        "task_queues": listed,
+        # a slot group's queue links to its task's runs unless it is a shared queue
+        "shared": {q.name for q in listed if q.shared},
         "queues": queue_depths(d),
         "workers": d.store.workers_online(d.settings.worker_online_seconds),
         "slots": sql.slot_groups(d.store),

@@ -68,14 +68,20 @@ def _queued(
     total: int | None = None,
 ) -> str:
     task = run["task_identifier"]
+    shared = run.get("concurrency_queue") or task
+    # a task's own queue is "task X"; a shared one (queue()) says its name and whose it is
+    of = f"task “{task}”" if shared == task else f"shared queue “{shared}”"
     if hold is not None and hold.get("paused"):
         by = f" by {hold['paused_by']}" if hold.get("paused_by") else ""
         at = _aware(hold.get("paused_at"))
         since = f" since {_at(at)}" if at else ""
+        which = (f"The queue of task “{task}”" if shared == task
+                 else f"The shared queue “{shared}”")
         return (
-            f"The queue of task “{task}” is paused{by}{since}: no new run of it starts. "
+            f"{which} is paused{by}{since}: no new run "
+            f"{'of it' if shared == task else 'in it'} starts. "
             f"This run starts once it is resumed (the Queues page, or buster-jobs queues "
-            f"resume {task}), oldest first; waiting costs it no attempt."
+            f"resume {shared}), oldest first; waiting costs it no attempt."
         )
     if run.get("waiting_for_slot"):
         key = run.get("concurrency_key")
@@ -85,7 +91,7 @@ def _queued(
             limit = hold["concurrency_limit"]
             how = f" (a limit overridden by {hold.get('overridden_by') or 'ops'})"
         slots = f"{limit} concurrency slot(s)"
-        whose = f"task “{task}”" + (f" with key “{key}”" if key else "")
+        whose = of + (f" with key “{key}”" if key else "")
         if total is not None:
             return (
                 f"Waiting for a concurrency slot of {whose}{how}: at most {limit} run(s) "

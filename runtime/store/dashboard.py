@@ -364,30 +364,30 @@ def executing_by_queue(store: Store) -> dict[str, int]:
 
 
 def slot_groups(store: Store, limit: int = 100) -> list[dict[str, Any]]:
-    """Concurrency groups (task, key) with runs holding or waiting for a slot, the most
+    """Concurrency groups (queue, key) with runs holding or waiting for a slot, the most
     waiting first (the wake step's own count, runtime/store/slots.py)."""
-    q = usage(utcnow()).order_by(text("waiting DESC"), "task_identifier", "concurrency_key")
+    q = usage(utcnow()).order_by(text("waiting DESC"), "concurrency_queue", "concurrency_key")
     with store.autocommit.connect() as conn:
         groups = list(conn.execute(q.limit(limit)).mappings())
         held = controls(conn) if groups else {}
     # the limit its runs claim against now: 0 while paused, an override, else their own
     return [
-        {**g, "paused": bool((h := held.get(g["task_identifier"])) and h["paused"]),
+        {**g, "paused": bool((h := held.get(g["concurrency_queue"])) and h["paused"]),
          "concurrency_limit": effective_limit(g, h)}
         for g in groups
     ]
 
 
 def queue_holds_and_slot_waits(store: Store) -> tuple[list[Row], dict[str, int]]:
-    """Ops' holds on task queues, and the runs waiting for a slot per task (the wake
-    step's own count)."""
+    """Ops' holds on queues, and the runs waiting for a slot per queue (a task's own or a
+    shared one; the wake step's own count)."""
     waiting: dict[str, int] = {}
     with store.autocommit.connect() as conn:
         holds = list(controls(conn).values())
         for g in conn.execute(usage(utcnow())).mappings():
             if g["waiting"]:
-                task = g["task_identifier"]
-                waiting[task] = waiting.get(task, 0) + int(g["waiting"])
+                queue = g["concurrency_queue"]
+                waiting[queue] = waiting.get(queue, 0) + int(g["waiting"])
     return holds, waiting
 
 

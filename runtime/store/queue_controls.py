@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..durations import utcnow
@@ -77,12 +77,12 @@ def set_paused(store: Store, task_id: str, paused: bool, by: str) -> None:
 
 
 def _stamp_executing(task_id: str, limit: int) -> Any:
-    """Runs of an unlimited task already executing count against a new override."""
+    """Runs of an unlimited queue already executing count against a new override."""
     r = t.runs.c
     return (
         update(t.runs)
         .where(
-            r.task_identifier == task_id,
+            r.concurrency_queue == task_id,
             r.status == RunStatus.EXECUTING,
             r.concurrency_limit.is_(None),
         )
@@ -111,7 +111,7 @@ def reset_limit(store: Store, task_id: str, base: int | None) -> None:
     unstamp = (
         update(t.runs)
         .where(
-            r.task_identifier == task_id,
+            r.concurrency_queue == task_id,
             r.concurrency_limit.is_not(None),
             r.status.in_([RunStatus.QUEUED, RunStatus.EXECUTING]),
         )
@@ -122,17 +122,18 @@ def reset_limit(store: Store, task_id: str, base: int | None) -> None:
 
 
 def describe(store: Store, task_ids: list[str]) -> list[dict[str, Any]]:
-    """Each task queue's live counts and hold: running (EXECUTING), queued (QUEUED:
-    due, backing off or waiting for a slot), paused, and its limit's base and override."""
+    """Each queue's live counts and hold: running (EXECUTING), queued (QUEUED: due,
+    backing off or waiting for a slot), paused, and its limit's base and override. A name
+    is a task's own queue or a shared queue (its tasks' definitions give its base)."""
     r, c = t.runs.c, t.queue_controls.c
     with store.autocommit.connect() as conn:
         counts = {
             (task_id, status): int(n)
             for task_id, status, n in conn.execute(
-                select(r.task_identifier, r.status, func.count())
+                select(r.concurrency_queue, r.status, func.count())
                 .where(r.status.in_([RunStatus.EXECUTING, RunStatus.QUEUED]),
-                       r.task_identifier.in_(task_ids))
-                .group_by(r.task_identifier, r.status)
+                       r.concurrency_queue.in_(task_ids))
+                .group_by(r.concurrency_queue, r.status)
             )
         }
         held = {
@@ -142,14 +143,14 @@ def describe(store: Store, task_ids: list[str]) -> list[dict[str, Any]]:
             ).mappings()
         }
         td = t.task_definitions.c
-        bases = {
-            row[0]: (row[1], row[2])
-            for row in conn.execute(
-                select(td.id, td.concurrency_limit, td.total_concurrency_limit).where(
-                    td.id.in_(task_ids)
-                )
-            )
-        }
+        bases: dict[str, tuple[Any, Any]] = {}
+        for name, limit, total in conn.execute(
+            select(func.coalesce(td.concurrency_queue, td.id), td.concurrency_limit,
+                   td.total_concurrency_limit)
+            .where(or_(td.id.in_(task_ids), td.concurrency_queue.in_(task_ids)))
+        ):
+            if name in task_ids:
+                bases.setdefault(name, (limit, total))
     out = []
     for task_id in task_ids:
         h = held.get(task_id)

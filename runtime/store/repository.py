@@ -78,6 +78,8 @@ class Store:
     def upsert_task_definitions(self, defs: Sequence[dict[str, Any]]) -> None:
         if not defs:
             return
+        # every row names its shared queue or None: a task that left one must forget it
+        defs = [{**d, "concurrency_queue": d.get("concurrency_queue")} for d in defs]
         stmt = self._insert(t.task_definitions).values(list(defs))
         cols = {c: stmt.excluded[c] for c in defs[0] if c != "id"}
         with self.engine.begin() as conn:
@@ -115,6 +117,7 @@ class Store:
                         max_attempts=func.coalesce(r.max_attempts, d["retry"]["max_attempts"]),
                         max_duration=func.coalesce(r.max_duration, d["max_duration"]),
                         concurrency_limit=d.get("concurrency_limit"),
+                        concurrency_queue=d.get("concurrency_queue") or d["id"],
                         concurrency_key=func.coalesce(r.concurrency_key, "")
                         if d.get("concurrency_limit")
                         else r.concurrency_key,
@@ -1199,40 +1202,45 @@ def _claim_sql(limited: bool = False) -> str:
     """The claim. A run of a task with a concurrency limit, or of a task whose queue ops
     hold (runtime/store/queue_controls.py: paused, limit overridden), is not claimed here
     but by the ``limited`` form (runtime/store/slots.py), which also needs the queue not
-    paused and a free slot: fewer runs of its task and concurrency key EXECUTING than its
+    paused and a free slot: fewer runs of its queue (its task's, or the shared queue its
+    task is in) and concurrency key EXECUTING than its
     limit (the override, else the run's own) — and, for a task with a
     ``total_concurrency_limit``, fewer than that over all its keys. That form also stamps
     the run with the limit it was claimed under, so a run of an unlimited task started
     under an override counts against it while it executes (ix_runs_slots holds only runs
     with a limit)."""
     cols = ", ".join(CLAIMED_COLUMNS)
-    gate = """AND concurrency_limit IS NULL AND NOT EXISTS (
-    SELECT 1 FROM queue_controls AS c WHERE c.task_identifier = runs.task_identifier)"""
+    # the queue whose slots the run takes: its task's, or a shared one (NULL only on runs
+    # from before shared queues, which are their task's)
+    queue = "COALESCE(runs.concurrency_queue, runs.task_identifier)"
+    gate = f"""AND concurrency_limit IS NULL AND NOT EXISTS (
+    SELECT 1 FROM queue_controls AS c WHERE c.task_identifier = {queue})"""
     stamp = ""
     if limited:
         override = ("(SELECT c.concurrency_limit FROM queue_controls AS c"
-                    " WHERE c.task_identifier = runs.task_identifier)")
+                    f" WHERE c.task_identifier = {queue})")
         # the task's total over all its keys: ops' override, else its code's now (CASE:
-        # counted only for a task that has one)
+        # counted only for a queue that has one; a shared queue has no definition row)
         total = ("COALESCE((SELECT c.total_concurrency_limit FROM queue_controls AS c"
-                 " WHERE c.task_identifier = runs.task_identifier),"
+                 f" WHERE c.task_identifier = {queue}),"
                  " (SELECT d.total_concurrency_limit FROM task_definitions AS d"
-                 " WHERE d.id = runs.task_identifier))")
+                 f" WHERE d.id = {queue}))")
         gate = f"""AND NOT EXISTS (
-    SELECT 1 FROM queue_controls AS c WHERE c.task_identifier = runs.task_identifier AND c.paused)
+    SELECT 1 FROM queue_controls AS c WHERE c.task_identifier = {queue} AND c.paused)
   AND (
   SELECT count(*) FROM runs AS x
-  WHERE x.task_identifier = runs.task_identifier
+  WHERE x.concurrency_queue = {queue}
     AND x.concurrency_key = COALESCE(runs.concurrency_key, '')
     AND x.status = 'EXECUTING' AND x.concurrency_limit IS NOT NULL
   ) < COALESCE({override}, concurrency_limit, 2147483647)
   AND CASE WHEN {total} IS NULL THEN true ELSE (
     SELECT count(*) FROM runs AS y
-    WHERE y.task_identifier = runs.task_identifier
+    WHERE y.concurrency_queue = {queue}
       AND y.status = 'EXECUTING' AND y.concurrency_limit IS NOT NULL
     ) < {total} END"""
         stamp = f""", waiting_for_slot = false,
   concurrency_limit = COALESCE({override}, concurrency_limit, {total}),
+  concurrency_queue = {queue},
   concurrency_key = COALESCE(concurrency_key, '')"""
     return f"""
 UPDATE runs SET
@@ -1264,6 +1272,7 @@ def _build_claim(limited: bool = False) -> Any:
 CLAIMED_COLUMNS = (
     "id",
     "task_identifier",
+    "concurrency_queue",
     "status",
     "queue",
     "machine",

@@ -1,6 +1,9 @@
-"""Concurrency slots: a task's ``concurrency_limit`` caps its runs EXECUTING at once.
+"""Concurrency slots: a queue's ``concurrency_limit`` caps its runs EXECUTING at once.
 
-The slots of a task (one set per ``concurrency_key``) are simply its runs in EXECUTING: a
+A queue is a task's own (named by its id) or a shared one several tasks are in
+(``queue()``, runtime/shared_queues.py); a run's ``concurrency_queue`` names it, and every
+group below is a (queue, key). The slots of a queue (one set per ``concurrency_key``) are
+simply its runs in EXECUTING: a
 run takes one when claimed and frees it by leaving EXECUTING for any reason (finished,
 retrying, suspended on a wait, crashed, handed back). So nothing on the way out of a run
 needs to know about slots, and a worker that dies frees its slot when its lease lapses.
@@ -8,16 +11,16 @@ needs to know about slots, and a worker that dies frees its slot when its lease 
 - **Claim.** The ordinary claim skips limited runs, and every run of a task whose queue
   ops hold (paused, or its limit overridden: runtime/store/queue_controls.py);
   :func:`claim_limited` claims one only while the queue is not paused and fewer runs of
-  its task and key than its limit (the override, else the run's own) are EXECUTING — and,
-  for a task with a total limit, fewer than the total over all its keys. On Postgres the
-  count and the claim run under a transaction-scoped advisory lock on (task, key), or on
-  the task when it has a total, so two workers cannot both take the last slot; SQLite has
+  its queue and key than its limit (the override, else the run's own) are EXECUTING — and,
+  for a queue with a total limit, fewer than the total over all its keys. On Postgres the
+  count and the claim run under a transaction-scoped advisory lock on (queue, key), or on
+  the queue when it has a total, so two workers cannot both take the last slot; SQLite has
   one writer at a time.
   The claim stamps the run with the limit it started under, so a run of an unlimited task
   started under an override is counted (the slot index holds runs with a limit).
 - **No slot.** The run stays QUEUED with ``waiting_for_slot`` set and its message is
   dropped: it holds no worker thread and no broker message while it waits.
-- **Hand on.** A worker whose limited run leaves EXECUTING runs the wake for that task at
+- **Hand on.** A worker whose limited run leaves EXECUTING runs the wake for that queue at
   once (:func:`hand_on`), so a slot does not sit free until the next tick.
 - **Wake.** The timer loop (:func:`wake_waiting`) counts each waiting group's free slots
   — the limit minus the runs EXECUTING and the runs already on their way to a claim, a
@@ -25,6 +28,9 @@ needs to know about slots, and a worker that dies frees its slot when its lease 
   its oldest waiting runs (:func:`wake_groups`: on Postgres without a pass over a large
   waiting backlog). A run that still finds no slot waits again. A waiting run is found
   from this table, never from a message, so the lost-message recovery leaves it alone.
+
+(The wake's Postgres statements below say "task" for the first half of a group: the queue,
+which is the task's own unless it is in a shared queue.)
 """
 
 from __future__ import annotations
@@ -62,18 +68,21 @@ def controls(conn: Connection) -> dict[str, Any]:
     return {row["task_identifier"]: row for row in rows}
 
 
-def totals(conn: Connection, task_ids: Iterable[str]) -> dict[str, int | None]:
-    """Each task's total over all its keys: ops' override, else its code's."""
+def totals(conn: Connection, queues: Iterable[str]) -> dict[str, int | None]:
+    """Each queue's total over all its keys: ops' override, else its task's code's (a
+    shared queue has none in code)."""
     td, c = t.task_definitions.c, t.queue_controls.c
-    ids = list(task_ids)
-    rows = conn.execute(
-        select(td.id, func.coalesce(
-            select(c.total_concurrency_limit).where(c.task_identifier == td.id)
-            .scalar_subquery(),
-            td.total_concurrency_limit,
-        )).where(td.id.in_(ids))
-    ).all()
-    return {row[0]: row[1] for row in rows}
+    ids = list(queues)
+    out: dict[str, int | None] = {
+        row[0]: row[1] for row in conn.execute(
+            select(td.id, td.total_concurrency_limit).where(td.id.in_(ids)))
+    }
+    out.update({
+        row[0]: row[1] for row in conn.execute(
+            select(c.task_identifier, c.total_concurrency_limit)
+            .where(c.task_identifier.in_(ids), c.total_concurrency_limit.is_not(None)))
+    })
+    return out
 
 
 def claim_limited(store: Store, run: Mapping[str, Any], owner: str, lease_seconds: float) -> Any:
@@ -85,10 +94,11 @@ def claim_limited(store: Store, run: Mapping[str, Any], owner: str, lease_second
               "lease": now + timedelta(seconds=lease_seconds)}
     with store.engine.begin() as conn:
         if store.is_postgres:
-            # a task with a total limit shares it over its keys: its claims take turns per
-            # task, others per (task, key)
-            total = totals(conn, [run["task_identifier"]]).get(run["task_identifier"])
-            parts = [run["task_identifier"]]
+            # a queue with a total limit shares it over its keys: its claims take turns per
+            # queue, others per (queue, key)
+            queue = run["concurrency_queue"] or run["task_identifier"]
+            total = totals(conn, [queue]).get(queue)
+            parts = [queue]
             if total is None:
                 parts.append(run["concurrency_key"] or "")
             conn.execute(_LOCK_PG, {"group": json.dumps(parts)})
@@ -102,15 +112,18 @@ def claim_limited(store: Store, run: Mapping[str, Any], owner: str, lease_second
                     r.status == RunStatus.QUEUED,
                     or_(r.available_at.is_(None), r.available_at <= now),
                 )
-                # the key as the slots count it ('' for none), so the wake step finds it
+                # the queue and key as the slots count them ('' for no key), so the wake
+                # step finds it
                 .values(waiting_for_slot=True, published_at=now,
+                        concurrency_queue=func.coalesce(r.concurrency_queue,
+                                                        r.task_identifier),
                         concurrency_key=func.coalesce(r.concurrency_key, ""))
             )
         return claimed
 
 
 def usage(now: datetime) -> Select[Any]:
-    """Per group (task, key) with limited runs QUEUED or EXECUTING, or runs waiting for a
+    """Per group (queue, key) with limited runs QUEUED or EXECUTING, or runs waiting for a
     slot (a run of an unlimited task waits while ops hold its queue), in one pass over the
     two partial indexes that hold only those: its limit, runs ``executing``, runs ``coming``
     (woken or fresh, due, on their way to a claim: their slots are spoken for) and runs
@@ -126,7 +139,7 @@ def usage(now: datetime) -> Select[Any]:
     limited = r.concurrency_limit.is_not(None)
     return (
         select(
-            r.task_identifier, r.concurrency_key,
+            r.concurrency_queue, r.concurrency_key,
             func.max(r.concurrency_limit).label("concurrency_limit"),
             n(limited & (r.status == RunStatus.EXECUTING)).label("executing"),
             n(limited & queued & ~r.waiting_for_slot & due).label("coming"),
@@ -139,15 +152,15 @@ def usage(now: datetime) -> Select[Any]:
                 and_(r.waiting_for_slot, queued),
             )
         )
-        .group_by(r.task_identifier, r.concurrency_key)
+        .group_by(r.concurrency_queue, r.concurrency_key)
     )
 
 
-def wake_groups(conn: Connection, postgres: bool, task_id: str | None,
+def wake_groups(conn: Connection, postgres: bool, queue: str | None,
                 cap: int) -> list[dict[str, Any]]:
     """:func:`usage`'s groups as the wake step needs them: the groups with runs waiting
-    for a slot (all tasks', or ``task_id``'s), each with its ``waiting`` counted up to
-    ``cap`` (a wake hands out no more), and every group of their tasks holding a slot or
+    for a slot (all queues', or ``queue``'s), each with its ``waiting`` counted up to
+    ``cap`` (a wake hands out no more), and every group of their queues holding a slot or
     on its way to one (a total limit is shared over them).
 
     On Postgres without one pass over every waiting run, which :func:`usage`'s GROUP BY
@@ -158,16 +171,16 @@ def wake_groups(conn: Connection, postgres: bool, task_id: str | None,
     SQLite, the embedded default, keeps the one GROUP BY, its result made the same."""
     if not postgres:
         q = usage(utcnow())
-        if task_id is not None:
-            q = q.where(t.runs.c.task_identifier == task_id)
+        if queue is not None:
+            q = q.where(t.runs.c.concurrency_queue == queue)
         every = [dict(g) for g in conn.execute(q).mappings()]
-        waiting_tasks = {g["task_identifier"] for g in every if g["waiting"]}
+        waiting_queues = {g["concurrency_queue"] for g in every if g["waiting"]}
         return [{**g, "waiting": min(int(g["waiting"]), cap)} for g in every
-                if g["task_identifier"] in waiting_tasks]
+                if g["concurrency_queue"] in waiting_queues]
     # The recursive statements' estimates pass jit_above_cost, and compiling them took
     # 5 ms of a 7 ms count: no JIT for the rest of this transaction (the wake's).
     conn.execute(_NO_JIT_PG)
-    waiting = _waiting_groups_pg(conn, task_id, cap)
+    waiting = _waiting_groups_pg(conn, queue, cap)
     if not waiting:
         return []
     tasks = sorted({row[0] for row in waiting})
@@ -175,13 +188,13 @@ def wake_groups(conn: Connection, postgres: bool, task_id: str | None,
     for task, key, limit, executing, coming in conn.execute(
             _BUSY_GROUPS_PG, {"now": utcnow(), "tasks": tasks}):
         groups[(task, key)] = {
-            "task_identifier": task, "concurrency_key": key, "concurrency_limit": limit,
+            "concurrency_queue": task, "concurrency_key": key, "concurrency_limit": limit,
             "executing": executing, "coming": coming, "waiting": 0, "oldest": None}
     for task, key, oldest, limit, n in waiting:
         g = groups.get((task, key))
         if g is None:
             groups[(task, key)] = {
-                "task_identifier": task, "concurrency_key": key, "concurrency_limit": limit,
+                "concurrency_queue": task, "concurrency_key": key, "concurrency_limit": limit,
                 "executing": 0, "coming": 0, "waiting": min(n, cap), "oldest": oldest}
             continue
         # the limit the next run to wake will claim against: its own or a busy run's
@@ -202,7 +215,7 @@ PROBE_KEYS_SEEN_AT_MOST = 8
 PROBE_GROUPS_AT_MOST = 64
 
 
-def _waiting_groups_pg(conn: Connection, task_id: str | None,
+def _waiting_groups_pg(conn: Connection, queue: str | None,
                        cap: int) -> list[Any]:
     """Each group with runs waiting: (task, key, its oldest run, the limit, runs waiting
     (up to ``cap`` where probed)).
@@ -213,9 +226,9 @@ def _waiting_groups_pg(conn: Connection, task_id: str | None,
     at most); a task with more, whose first ones span few keys, is probed group by group,
     and if it turns out to have more than PROBE_GROUPS_AT_MOST groups, counted in one pass
     after all (~2 ms of probes lost)."""
-    params = {"above": PROBE_ABOVE + 1, "task": task_id}
+    params = {"above": PROBE_ABOVE + 1, "task": queue}
     tasks = [(str(row[0]), int(row[1]), int(row[2])) for row in conn.execute(
-        _WAITING_TASKS_PG if task_id is None else _WAITING_OF_TASK_PG, params)
+        _WAITING_TASKS_PG if queue is None else _WAITING_OF_TASK_PG, params)
         if row[1]]
     # a task whose first runs in the index already span many keys has many groups: one pass
     probe = {task for task, n, keys in tasks
@@ -242,26 +255,26 @@ def _waiting_groups_pg(conn: Connection, task_id: str | None,
 # be spread evenly and read the table from the start until it had :above (9 ms a task).
 _WAITING_TASKS_PG = text("""
 WITH RECURSIVE tk(t) AS (
-  (SELECT task_identifier FROM runs WHERE waiting_for_slot AND status = 'QUEUED'
-   ORDER BY task_identifier LIMIT 1)
+  (SELECT concurrency_queue FROM runs WHERE waiting_for_slot AND status = 'QUEUED'
+   ORDER BY concurrency_queue LIMIT 1)
   UNION ALL
-  SELECT (SELECT r.task_identifier FROM runs AS r
-          WHERE r.waiting_for_slot AND r.status = 'QUEUED' AND r.task_identifier > tk.t
-          ORDER BY r.task_identifier LIMIT 1)
+  SELECT (SELECT r.concurrency_queue FROM runs AS r
+          WHERE r.waiting_for_slot AND r.status = 'QUEUED' AND r.concurrency_queue > tk.t
+          ORDER BY r.concurrency_queue LIMIT 1)
   FROM tk WHERE tk.t IS NOT NULL
 )
 SELECT tk.t, c.n, c.keys FROM tk CROSS JOIN LATERAL (
   SELECT count(*) AS n, count(DISTINCT w.concurrency_key) AS keys FROM (
     SELECT concurrency_key FROM runs
-    WHERE waiting_for_slot AND status = 'QUEUED' AND task_identifier = tk.t
-    ORDER BY task_identifier, concurrency_key, id LIMIT :above) AS w) AS c
+    WHERE waiting_for_slot AND status = 'QUEUED' AND concurrency_queue = tk.t
+    ORDER BY concurrency_queue, concurrency_key, id LIMIT :above) AS w) AS c
 WHERE tk.t IS NOT NULL
 """)
 _WAITING_OF_TASK_PG = text("""
 SELECT :task, count(*), count(DISTINCT w.concurrency_key) FROM (
   SELECT concurrency_key FROM runs
-  WHERE waiting_for_slot AND status = 'QUEUED' AND task_identifier = :task
-  ORDER BY task_identifier, concurrency_key, id LIMIT :above) AS w
+  WHERE waiting_for_slot AND status = 'QUEUED' AND concurrency_queue = :task
+  ORDER BY concurrency_queue, concurrency_key, id LIMIT :above) AS w
 """)
 
 # One task's groups with runs waiting, at most :groups of them, skipping from one key to
@@ -273,26 +286,26 @@ SELECT :task, count(*), count(DISTINCT w.concurrency_key) FROM (
 # key is '' for none), but a NULL would end the skipping early, so it is left out.
 _WAITING_GROUPS_OF_TASK_PG = text("""
 WITH RECURSIVE g(t, k, id, n) AS (
-  (SELECT task_identifier, concurrency_key, id, 1 FROM runs
+  (SELECT concurrency_queue, concurrency_key, id, 1 FROM runs
    WHERE waiting_for_slot AND status = 'QUEUED' AND concurrency_key IS NOT NULL
-     AND task_identifier = :task
-   ORDER BY task_identifier, concurrency_key, id LIMIT 1)
+     AND concurrency_queue = :task
+   ORDER BY concurrency_queue, concurrency_key, id LIMIT 1)
   UNION ALL
-  SELECT nx.task_identifier, nx.concurrency_key, nx.id, g.n + 1 FROM g CROSS JOIN LATERAL (
-    SELECT task_identifier, concurrency_key, id FROM runs
+  SELECT nx.concurrency_queue, nx.concurrency_key, nx.id, g.n + 1 FROM g CROSS JOIN LATERAL (
+    SELECT concurrency_queue, concurrency_key, id FROM runs
     WHERE waiting_for_slot AND status = 'QUEUED' AND concurrency_key IS NOT NULL
-      AND task_identifier = :task AND concurrency_key > g.k
-    ORDER BY task_identifier, concurrency_key, id LIMIT 1
+      AND concurrency_queue = :task AND concurrency_key > g.k
+    ORDER BY concurrency_queue, concurrency_key, id LIMIT 1
   ) AS nx
   WHERE g.n < :groups
 )
-SELECT g.t AS task_identifier, g.k AS concurrency_key, g.id AS oldest,
+SELECT g.t AS concurrency_queue, g.k AS concurrency_key, g.id AS oldest,
        (SELECT o.concurrency_limit FROM runs AS o WHERE o.id = g.id) AS concurrency_limit,
        (SELECT count(*) FROM (
           SELECT 1 FROM runs AS w
-          WHERE w.task_identifier = g.t AND w.concurrency_key = g.k
+          WHERE w.concurrency_queue = g.t AND w.concurrency_key = g.k
             AND w.waiting_for_slot AND w.status = 'QUEUED'
-          ORDER BY w.task_identifier, w.concurrency_key, w.id LIMIT :cap) AS c) AS waiting
+          ORDER BY w.concurrency_queue, w.concurrency_key, w.id LIMIT :cap) AS c) AS waiting
 FROM g
 """)
 
@@ -300,25 +313,25 @@ FROM g
 # largest of the group's runs', as usage() has it; a small group's runs were triggered
 # under one limit or close to it).
 _WAITING_COUNTED_PG = text("""
-SELECT task_identifier, concurrency_key, min(id) AS oldest,
+SELECT concurrency_queue, concurrency_key, min(id) AS oldest,
        max(concurrency_limit) AS concurrency_limit, count(*) AS waiting
 FROM runs
 WHERE waiting_for_slot AND status = 'QUEUED' AND concurrency_key IS NOT NULL
-  AND task_identifier = ANY(:tasks)
-GROUP BY task_identifier, concurrency_key
+  AND concurrency_queue = ANY(:tasks)
+GROUP BY concurrency_queue, concurrency_key
 """)
 
 # the same counts as usage()'s, from ix_runs_busy_slots (no waiting run in it)
 _BUSY_GROUPS_PG = text("""
-SELECT task_identifier, concurrency_key, max(concurrency_limit) AS concurrency_limit,
+SELECT concurrency_queue, concurrency_key, max(concurrency_limit) AS concurrency_limit,
        count(*) FILTER (WHERE status = 'EXECUTING') AS executing,
        count(*) FILTER (WHERE status = 'QUEUED'
                         AND (available_at IS NULL OR available_at <= :now)) AS coming
 FROM runs
 WHERE concurrency_limit IS NOT NULL
   AND (status = 'EXECUTING' OR (status = 'QUEUED' AND NOT waiting_for_slot))
-  AND task_identifier = ANY(:tasks)
-GROUP BY task_identifier, concurrency_key
+  AND concurrency_queue = ANY(:tasks)
+GROUP BY concurrency_queue, concurrency_key
 """).bindparams(bindparam("now", type_=t.UTCDateTime()))
 
 
@@ -339,13 +352,13 @@ def wake_waiting(store: Store, limit: int, publish: Callable[[list[tuple[str, st
     return _wake(store, None, limit, publish)
 
 
-def hand_on(store: Store, task_id: str,
+def hand_on(store: Store, queue: str,
             publish: Callable[[list[tuple[str, str]]], Any]) -> int:
-    """The slot a run of ``task_id`` just freed goes to a waiting run at once, not at the
-    timer's next tick: a limited task with short runs would otherwise run at most one per
-    tick per slot. All the task's keys are looked at, as a total limit is shared by them.
+    """The slot a run in ``queue`` just freed goes to a waiting run at once, not at the
+    timer's next tick: a limited queue with short runs would otherwise run at most one per
+    tick per slot. All the queue's keys are looked at, as a total limit is shared by them.
     The timer's wake step stays the safety net."""
-    return _wake(store, task_id, 1_000, publish)
+    return _wake(store, queue, 1_000, publish)
 
 
 def shares(groups: Sequence[Mapping[Any, Any]], held: Mapping[str, Any],
@@ -358,17 +371,17 @@ def shares(groups: Sequence[Mapping[Any, Any]], held: Mapping[str, Any],
     room: dict[tuple[str, str], int] = {}
     load: dict[tuple[str, str], int] = {}
     oldest: dict[tuple[str, str], str] = {}
-    by_task: dict[str, list[tuple[str, str]]] = {}
+    by_queue: dict[str, list[tuple[str, str]]] = {}
     for g in groups:
-        k = (g["task_identifier"], g["concurrency_key"] or "")
+        k = (g["concurrency_queue"], g["concurrency_key"] or "")
         cap = effective_limit(g, held.get(k[0]))
         busy = int(g["executing"]) + int(g["coming"])
         room[k] = min(int(g["waiting"]), int(g["waiting"]) if cap is None else cap - busy)
         load[k], oldest[k] = busy, str(g["oldest"] or "")
-        by_task.setdefault(k[0], []).append(k)
+        by_queue.setdefault(k[0], []).append(k)
     out: dict[tuple[str, str], int] = {}
-    for task_id, keys in by_task.items():
-        total = totals.get(task_id)
+    for queue, keys in by_queue.items():
+        total = totals.get(queue)
         if total is None:
             out.update({k: room[k] for k in keys if room[k] > 0})
             continue
@@ -402,16 +415,16 @@ def _oldest_waiting(conn: Connection, want: Mapping[tuple[str, str], int],
     if not want:
         return []
     if postgres:
-        groups = json.dumps([{"t": task_id, "k": key, "n": n}
-                             for (task_id, key), n in want.items()])
+        groups = json.dumps([{"t": queue, "k": key, "n": n}
+                             for (queue, key), n in want.items()])
         return [tuple(row) for row in conn.execute(_OLDEST_WAITING_PG, {"groups": groups})]
     r = t.runs.c
     picked: list[tuple[str, str]] = []
-    for (task_id, key), n in want.items():
+    for (queue, key), n in want.items():
         picked += [tuple(row) for row in conn.execute(
             select(r.id, r.queue)
             .where(
-                r.task_identifier == task_id,
+                r.concurrency_queue == queue,
                 r.concurrency_key == key,
                 r.waiting_for_slot,
                 r.status == RunStatus.QUEUED,
@@ -428,7 +441,7 @@ SELECT l.id, l.queue
 FROM jsonb_to_recordset(CAST(:groups AS jsonb)) AS g(t text, k text, n int)
 CROSS JOIN LATERAL (
   SELECT r.id, r.queue FROM runs AS r
-  WHERE r.task_identifier = g.t AND r.concurrency_key = g.k
+  WHERE r.concurrency_queue = g.t AND r.concurrency_key = g.k
     AND r.waiting_for_slot AND r.status = 'QUEUED'
   ORDER BY r.id LIMIT g.n
   FOR UPDATE OF r SKIP LOCKED
@@ -436,16 +449,16 @@ CROSS JOIN LATERAL (
 """)
 
 
-def _wake(store: Store, task_id: str | None, limit: int,
+def _wake(store: Store, queue: str | None, limit: int,
           publish: Callable[[list[tuple[str, str]]], Any]) -> int:
     r = t.runs.c
     now = utcnow()
     with store.engine.begin() as conn:
-        groups = wake_groups(conn, store.is_postgres, task_id, limit)
+        groups = wake_groups(conn, store.is_postgres, queue, limit)
         if not any(g["waiting"] for g in groups):
             return 0
         held = controls(conn)
-        want = shares(groups, held, totals(conn, {g["task_identifier"] for g in groups}),
+        want = shares(groups, held, totals(conn, {g["concurrency_queue"] for g in groups}),
                       limit)
         picked = _oldest_waiting(conn, want, store.is_postgres)
         if not picked:

@@ -78,6 +78,8 @@ task_definitions = Table(
     Column("updated_at", UTCDateTime, nullable=False),
     Column("concurrency_limit", Integer),
     Column("total_concurrency_limit", Integer),
+    # the shared queue (runtime/shared_queues.py) whose slots its runs take; None: its own
+    Column("concurrency_queue", String(128)),
 )
 
 # Ops' hold on a task's queue (Trigger.dev's queues.pause / overrideConcurrencyLimit): a row
@@ -86,6 +88,7 @@ task_definitions = Table(
 queue_controls = Table(
     "queue_controls",
     metadata,
+    # the queue's name: a task's id, or a shared queue's name (runtime/shared_queues.py)
     Column("task_identifier", String(128), primary_key=True),
     Column("paused", Boolean, nullable=False, server_default=text("false")),
     Column("paused_at", UTCDateTime),
@@ -158,9 +161,12 @@ runs = Table(
     # set by the statement that ends the run when a run webhook wants its final status
     # (runtime/run_webhooks.py); the timer loop records its deliveries and clears it
     Column("notify_pending", Boolean, nullable=False, server_default=text("false")),
-    # concurrency: a run of a task with a concurrency_limit takes one of its slots while
-    # EXECUTING (one set of slots per concurrency_key, '' for none); a claim that finds them
-    # all taken leaves the run QUEUED and waiting_for_slot, and the timer loop wakes it
+    # concurrency: a run of a task with a concurrency_limit takes one of its queue's slots
+    # while EXECUTING (one set of slots per concurrency_key, '' for none); a claim that finds
+    # them all taken leaves the run QUEUED and waiting_for_slot, and the timer loop wakes it.
+    # The queue is its task's id, or the shared queue its task is in (set at trigger; NULL
+    # only on runs from before shared queues, which count as their task's)
+    Column("concurrency_queue", String(128)),
     Column("concurrency_key", String(256)),
     Column("concurrency_limit", Integer),
     Column("waiting_for_slot", Boolean, nullable=False, server_default=text("false")),
@@ -234,7 +240,7 @@ Index(
 # QUEUED or EXECUTING: both stay tiny
 Index(
     "ix_runs_slots",
-    runs.c.task_identifier,
+    runs.c.concurrency_queue,
     runs.c.concurrency_key,
     runs.c.status,
     runs.c.waiting_for_slot,
@@ -245,7 +251,7 @@ Index(
 # group's from here each tick, and a task's total over its keys is a range of it
 Index(
     "ix_runs_busy_slots",
-    runs.c.task_identifier,
+    runs.c.concurrency_queue,
     runs.c.status,
     runs.c.concurrency_key,
     **_where("concurrency_limit IS NOT NULL AND (status = 'EXECUTING' "
@@ -253,7 +259,7 @@ Index(
 )
 Index(
     "ix_runs_slot_waiting",
-    runs.c.task_identifier,
+    runs.c.concurrency_queue,
     runs.c.concurrency_key,
     runs.c.id,
     # a run that leaves QUEUED (claimed, canceled, expired) drops out by itself

@@ -131,4 +131,41 @@ def test_queues_page_pauses_resumes_and_overrides(server: Server) -> None:
     listing = html.unescape(browser.get("/tasks").text)
     assert "≤ 1 at once per key, ≤ 2 in all" in listing  # t-limited-total
     r = browser.post("/queues/no-such-task/pause", data={"csrf": csrf}, follow_redirects=True)
-    assert "no task 'no-such-task'" in html.unescape(r.text)
+    assert "no queue 'no-such-task'" in html.unescape(r.text)
+
+
+def test_a_shared_queue_over_http_and_on_the_queues_page(server: Server) -> None:
+    c = server.client()
+    listed = {q["name"]: q for q in c.get("/api/v1/queues").json()["data"]}
+    assert "t-shared-a" not in listed  # in the shared queue, not one of its own
+    shared = listed["t-shared"]
+    assert (shared["id"], shared["type"], shared["tasks"], shared["concurrencyLimit"]) == (
+        "queue_t-shared", "custom", ["t-shared-a", "t-shared-b"], 1)
+    r = c.get("/api/v1/queues/t-shared", params={"type": "custom"})
+    assert r.status_code == 200 and r.json()["id"] == "queue_t-shared", r.text
+    assert c.get("/api/v1/queues/t-shared", params={"type": "task"}).status_code == 404
+    # holding one task's id would hold the other task's runs: refused, nothing held
+    r = c.post("/api/v1/queues/t-shared-a/pause", json={"type": "task", "action": "pause"})
+    assert r.status_code == 409 and "t-shared" in r.json()["error"], r.text
+    assert not queues.retrieve("t-shared").paused
+
+    r = c.post("/api/v1/queues/t-shared/pause", json={"type": "custom", "action": "pause"})
+    assert r.status_code == 200 and r.json()["paused"] is True, r.text
+    held = tasks.trigger("t-shared-b", {"seconds": 0.05})
+    wait_for(lambda: runs.retrieve(held.id).waiting_for_slot, timeout=30)
+    browser = login(server)
+    page = html.unescape(browser.get(f"/runs/{held.id}").text)
+    assert "The shared queue “t-shared” is paused by api:tests" in page
+    page = html.unescape(browser.get("/queues").text)
+    row = page.split('id="task-queues"', 1)[1].split("</table>", 1)[0]
+    shared_row = row.split("<tr><td>t-shared <small>(shared: ", 1)[1].split("</tr>", 1)[0]
+    assert ">t-shared-a</a>, <a" in shared_row and ">Resume</button>" in shared_row
+    slots = page.split('id="slots"', 1)[1]
+    assert "t-shared <small>(shared)</small></td><td>—</td><td>paused</td><td>0</td><td>1<" in (
+        slots)
+    assert 'buster_runs_waiting_for_slot{task="t-shared"} 1' in c.get("/metrics").text
+    csrf = browser.cookies["bj_csrf"]
+    assert browser.post("/queues/t-shared/resume", data={"csrf": csrf}).status_code == 303
+    assert wait_final(held.id, timeout=30).status == RunStatus.COMPLETED
+    listing = html.unescape(browser.get("/tasks").text)
+    assert "≤ 1 at once in shared queue t-shared" in listing

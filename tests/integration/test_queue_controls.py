@@ -110,6 +110,8 @@ def test_queues_name_validation_and_listing(env: Any):
     with pytest.raises(TaskNotFoundError, match="no-such-task"):
         queues.pause("no-such-task")
     with pytest.raises(TaskNotFoundError, match="not supported"):
+        queues.retrieve({"type": "worker", "name": "t-traced"})
+    with pytest.raises(TaskNotFoundError, match="a task's own queue"):
         queues.retrieve({"type": "custom", "name": "t-traced"})
     for bad in (-1, 100_001, "2", True, 1.5):
         with pytest.raises(ValueError, match="0 to 100000"):
@@ -256,7 +258,8 @@ def test_the_wake_step_counts_slot_groups_without_the_waiting_backlog(
             waiting: bool = False, later: bool = False) -> None:
         for _ in range(n):
             rows.append({
-                "id": f"run_wg{len(rows):04d}", "task_identifier": task, "status": status,
+                "id": f"run_wg{len(rows):04d}", "task_identifier": task,
+                "concurrency_queue": task, "status": status,
                 "queue": "q", "created_at": now, "updated_at": now, "published_at": now,
                 "concurrency_key": key, "concurrency_limit": limit, "waiting_for_slot": waiting,
                 "available_at": now + timedelta(hours=1) if later else None})
@@ -279,10 +282,10 @@ def test_the_wake_step_counts_slot_groups_without_the_waiting_backlog(
             def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
                 probes.append("probe" if "concurrency_key > g.k" in statement
                               else "pass" if "min(id) AS oldest" in statement else "")
-        got = {(g["task_identifier"], g["concurrency_key"]): g
+        got = {(g["concurrency_queue"], g["concurrency_key"]): g
                for g in wake_groups(conn, store.is_postgres, None, 4)}
         of_a = wake_groups(conn, store.is_postgres, "wg-a", 4)
-        exact = {(g["task_identifier"], g["concurrency_key"]): dict(g)
+        exact = {(g["concurrency_queue"], g["concurrency_key"]): dict(g)
                  for g in conn.execute(usage(utcnow())).mappings()}
     if store.is_postgres:  # tasks wg-a, wg-b and wg-d have runs waiting, twice over
         assert [p for p in probes if p] == {
@@ -298,7 +301,7 @@ def test_the_wake_step_counts_slot_groups_without_the_waiting_backlog(
         ("wg-b", ""): (None, 0, 0, 3, "run_wg0010"),
         ("wg-d", "k"): (3, 0, 0, 4, "run_wg0014"),
     }
-    assert {(g["task_identifier"], g["concurrency_key"]) for g in of_a} == {
+    assert {(g["concurrency_queue"], g["concurrency_key"]) for g in of_a} == {
         ("wg-a", ""), ("wg-a", "x")}
     # the same as the exact count, but for the cap and the task with nothing waiting
     assert exact.pop(("wg-c", ""))["waiting"] == 0

@@ -110,6 +110,18 @@ def test_a_run_of_a_paused_queue_says_who_paused_it_and_how_to_resume():
         assert "buster-jobs queues resume report" in note
 
 
+def test_a_run_in_a_shared_queue_names_the_queue_not_its_task():
+    run = _run(RunStatus.QUEUED, waiting_for_slot=True, concurrency_limit=5,
+               concurrency_key="", concurrency_queue="openai")
+    note = run_state_note(run, [], NOW) or ""
+    assert note.startswith("Waiting for one of the 5 concurrency slot(s) of shared queue "
+                           "“openai”:"), note
+    hold = {"paused": True, "paused_by": "cli:ops", "paused_at": NOW}
+    note = run_state_note(run, [], NOW, hold) or ""
+    assert note.startswith("The shared queue “openai” is paused by cli:ops"), note
+    assert "buster-jobs queues resume openai" in note, note
+
+
 def test_a_run_waiting_under_an_override_counts_the_overridden_slots():
     hold = {"paused": False, "concurrency_limit": 3, "overridden_by": "api:ops"}
     run = _run(RunStatus.QUEUED, waiting_for_slot=True, concurrency_key="",

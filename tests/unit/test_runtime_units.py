@@ -22,8 +22,10 @@ from runtime.statuses import FINAL_STATUSES, KEY_RELEASING_STATUSES, RunStatus
 
 def test_public_api_is_exactly_what_design_names():
     # plus Trigger.dev v4's `queues` API (and its Queue object), its `locals` (here
-    # `run_locals`, and its LocalKey) and `tags`, which DESIGN.md predates
-    assert set(runtime.__all__) == {"Queue", "queues", "run_locals", "LocalKey", "tags"} | {
+    # `run_locals`, and its LocalKey), `tags` and `queue()` for a shared queue (and its
+    # SharedQueue), which DESIGN.md predates
+    assert set(runtime.__all__) == {"Queue", "queues", "run_locals", "LocalKey", "tags",
+                                    "queue", "SharedQueue"} | {
         "AbortTaskRunError",
         "Result",
         "RetryOptions",

@@ -9,7 +9,7 @@ from runtime.store.slots import shares
 
 def _g(key: str, limit: int | None, executing: int, waiting: int, oldest: str,
        task: str = "t", coming: int = 0) -> dict[str, Any]:
-    return {"task_identifier": task, "concurrency_key": key, "concurrency_limit": limit,
+    return {"concurrency_queue": task, "concurrency_key": key, "concurrency_limit": limit,
             "executing": executing, "coming": coming, "waiting": waiting, "oldest": oldest}
 
 
