@@ -137,8 +137,10 @@ def _task_queues() -> dict[str, str]:
 
 def _members() -> dict[str, builtins.list[str]]:
     """Every known queue's name with its tasks: each task's own queue (unless it is in a
-    shared one) and every shared queue, declared here or named by a synced task."""
+    shared one) and every shared queue, declared here or synced by a worker (one no task
+    is in is still a queue: triggers choose it)."""
     out: dict[str, builtins.list[str]] = {name: [] for name in shared_queues()}
+    out.update({row["name"]: [] for row in get_runtime().store.queue_definitions()})
     for task_id, queue in sorted(_task_queues().items()):
         out.setdefault(queue, []).append(task_id)
     return out
@@ -163,7 +165,11 @@ def _by(by: str | None) -> str:
 def _base(name: str) -> int | None:
     """The per-key limit the workers' code has (its synced definition), else this
     process's: a task's own, or its shared queue's."""
-    for row in get_runtime().store.task_definitions():
+    store = get_runtime().store
+    for row in store.queue_definitions():
+        if row["name"] == name:
+            return row["concurrency_limit"]
+    for row in store.task_definitions():
         if (row["concurrency_queue"] or row["id"]) == name:
             return row["concurrency_limit"]
     task, shared = get_task(name), get_shared_queue(name)

@@ -233,7 +233,7 @@ def cancel(run_id: Any) -> builtins.list[str]:
 
 def replay(run_id: Any, *, payload: Any = None, tags: Sequence[str] | None = None) -> Any:
     """A new run of the same task with the same payload (secrets kept encrypted)."""
-    from .trigger import build_row, insert_and_publish
+    from .trigger import build_row, insert_and_publish, shared_queue_named
 
     rt = get_runtime()
     row = rt.store.get_run(_id(run_id))
@@ -247,6 +247,9 @@ def replay(run_id: Any, *, payload: Any = None, tags: Sequence[str] | None = Non
         opts["machine"] = row["machine"]
     if row["concurrency_key"]:  # the replay takes the same slots as the original
         opts["concurrency_key"] = row["concurrency_key"]
+    shared = row["concurrency_queue"]
+    if shared and shared != row["task_identifier"] and shared_queue_named(rt, shared):
+        opts["queue"] = shared  # ... in the same shared queue, while it is declared
     new = build_row(rt, row["task_identifier"], None, opts, None, trigger_function="replay")
     new["payload"] = (
         row["payload"] if payload is None else secrets.encode(payload, rt.encryption_key)

@@ -22,6 +22,7 @@ from .engine_json import check_json_size, text_flaw
 from .errors import InvalidTriggerOptionsError, MetadataTooLargeError
 from .hooks import GlobalHooks
 from .idempotency import IdempotencyKey, create
+from .shared_queues import SharedQueue, get_shared_queue
 from .statuses import RunStatus
 from .task import Task, get_task
 
@@ -84,6 +85,39 @@ _DEF_TTL = 5.0
 
 def forget_definitions() -> None:
     _DEF_CACHE.clear()
+    _QUEUE_CACHE.clear()
+
+
+# the shared queues workers declared (queue_definitions), by store: read when a trigger
+# names a queue this process does not know, at most every _DEF_TTL seconds
+_QUEUE_CACHE: dict[int, tuple[float, dict[str, int | None]]] = {}
+
+
+def shared_queue_named(rt: Runtime, queue: Any) -> tuple[str, int | None] | None:
+    """The shared queue a trigger's ``queue`` option names, as (name, concurrency_limit),
+    or None when it names a RabbitMQ queue (or is not given). A ``queue()`` object is one;
+    a string is one if this process declared it or a worker synced it, and otherwise the
+    name of a RabbitMQ queue, as before shared queues."""
+    if queue is None:
+        return None
+    if isinstance(queue, SharedQueue):
+        return queue.name, queue.concurrency_limit
+    if not isinstance(queue, str) or not queue:
+        raise InvalidTriggerOptionsError(
+            f"queue must be a queue() or a queue's name, got {queue!r}")
+    if queue in (rt.settings.default_queue, rt.settings.large_queue):
+        return None
+    local = get_shared_queue(queue)
+    if local is not None:
+        return local.name, local.concurrency_limit
+    key = id(rt.store)
+    hit = _QUEUE_CACHE.get(key)
+    if hit is None or time.monotonic() - hit[0] >= _DEF_TTL:
+        synced = {row["name"]: row["concurrency_limit"] for row in rt.store.queue_definitions()}
+        hit = _QUEUE_CACHE[key] = (time.monotonic(), synced)
+    if queue in hit[1]:
+        return queue, hit[1][queue]
+    return None
 
 
 def _definition(rt: Runtime, task_id: str, task: Task[Any] | None) -> dict[str, Any] | None:
@@ -127,17 +161,21 @@ def _check_options(options: dict[str, Any]) -> None:
 
 
 def _concurrency(
-    task: Task[Any] | None, definition: dict[str, Any] | None, key: Any
+    task: Task[Any] | None, definition: dict[str, Any] | None, key: Any,
+    chosen: tuple[str, int | None] | None = None,
 ) -> tuple[int | None, str | None]:
-    """The run's concurrency limit (its task's) and key ('' for a limited run without one:
-    all such runs share one set of slots)."""
+    """The run's concurrency limit (the shared queue the trigger chose, else its task's)
+    and key ('' for a limited run without one: all such runs share one set of slots)."""
     if key is not None and (not isinstance(key, str) or not 1 <= len(key) <= 256):
         raise InvalidTriggerOptionsError(
             f"concurrency_key must be a string of 1–256 characters, got {key!r}"
         )
-    limit = task.slot_limit if task is not None else (definition or {}).get(
-        "concurrency_limit"
-    )
+    if chosen is not None:
+        limit = chosen[1]
+    else:
+        limit = task.slot_limit if task is not None else (definition or {}).get(
+            "concurrency_limit"
+        )
     if key is not None and not limit and definition is not None:
         _say_once(
             "concurrency_key",
@@ -220,14 +258,18 @@ def build_row(
 
         if machine not in PRESETS:
             raise InvalidTriggerOptionsError(f"unknown machine preset {machine!r}")
-    queue = options.get("queue") or (definition or {}).get("queue")
-    if options.get("machine") and not options.get("queue") and task is not None:
+    # the trigger's queue: a shared queue (its slots, not the task's) or a RabbitMQ queue
+    chosen = shared_queue_named(rt, options.get("queue"))
+    broker_queue = None if chosen is not None else options.get("queue")
+    queue = broker_queue or (definition or {}).get("queue")
+    if options.get("machine") and not broker_queue and task is not None:
         from .machines import queue_for
 
         queue = task.broker_queue or queue_for(
             str(machine), rt.settings.default_queue, rt.settings.large_queue
         )
-    limit, concurrency_key = _concurrency(task, definition, options.get("concurrency_key"))
+    limit, concurrency_key = _concurrency(task, definition, options.get("concurrency_key"),
+                                          chosen)
     status = RunStatus.QUEUED
     if definition is None:
         status = RunStatus.PENDING_VERSION
@@ -270,7 +312,8 @@ def build_row(
         "retry": retry,
         "max_duration": max_duration or (definition or {}).get("max_duration"),
         "ttl_seconds": ttl,
-        "concurrency_queue": task.concurrency_queue if task is not None
+        "concurrency_queue": chosen[0] if chosen is not None
+        else task.concurrency_queue if task is not None
         else (definition or {}).get("concurrency_queue") or task_id,
         "concurrency_key": concurrency_key,
         "concurrency_limit": limit,

@@ -30,6 +30,7 @@ from .broker import declare_run_actor
 from .durations import utcnow
 from .executor import Executor
 from .middleware import RunLifecycle
+from .shared_queues import shared_queues
 from .task import all_tasks
 from .timer import TimerLoop
 
@@ -54,6 +55,9 @@ def sync_task_definitions(runtime: Runtime) -> dict[str, str]:
         d["updated_at"] = utcnow()
         defs.append(d)
     runtime.store.upsert_task_definitions(defs)
+    runtime.store.upsert_queue_definitions([
+        {"name": q.name, "concurrency_limit": q.concurrency_limit, "updated_at": utcnow()}
+        for q in shared_queues().values()])
     queues = {d["id"]: d["queue"] for d in defs}
     released = runtime.store.release_pending_version(defs)
     if released:

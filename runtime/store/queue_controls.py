@@ -142,8 +142,13 @@ def describe(store: Store, task_ids: list[str]) -> list[dict[str, Any]]:
                 select(t.queue_controls).where(c.task_identifier.in_(task_ids))
             ).mappings()
         }
-        td = t.task_definitions.c
-        bases: dict[str, tuple[Any, Any]] = {}
+        td, qd = t.task_definitions.c, t.queue_definitions.c
+        # a shared queue's limit as its workers declared it (no total in code) ...
+        bases: dict[str, tuple[Any, Any]] = {
+            name: (limit, None) for name, limit in conn.execute(
+                select(qd.name, qd.concurrency_limit).where(qd.name.in_(task_ids)))
+        }
+        # ... else as its tasks' definitions carry it; a task's own queue: its definition's
         for name, limit, total in conn.execute(
             select(func.coalesce(td.concurrency_queue, td.id), td.concurrency_limit,
                    td.total_concurrency_limit)

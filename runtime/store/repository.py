@@ -19,6 +19,7 @@ from sqlalchemy import (
     Engine,
     and_,
     bindparam,
+    case,
     delete,
     exists,
     func,
@@ -85,6 +86,21 @@ class Store:
         with self.engine.begin() as conn:
             conn.execute(stmt.on_conflict_do_update(index_elements=["id"], set_=cols))
 
+    def upsert_queue_definitions(self, defs: Sequence[dict[str, Any]]) -> None:
+        """Shared queues declared in this worker's code (name, concurrency_limit)."""
+        if not defs:
+            return
+        stmt = self._insert(t.queue_definitions).values(list(defs))
+        with self.engine.begin() as conn:
+            conn.execute(stmt.on_conflict_do_update(
+                index_elements=["name"],
+                set_={"concurrency_limit": stmt.excluded.concurrency_limit,
+                      "updated_at": stmt.excluded.updated_at}))
+
+    def queue_definitions(self) -> list[Row]:
+        with self.autocommit.connect() as conn:
+            return list(conn.execute(select(t.queue_definitions)).mappings())
+
     def task_definition(self, task_id: str) -> Row | None:
         with self.autocommit.connect() as conn:
             return (
@@ -103,8 +119,13 @@ class Store:
         the trigger could not know — unless the trigger set them itself."""
         now, n = utcnow(), 0
         r = t.runs.c
+        # a run its trigger put in a shared queue keeps that queue and its limit
+        chosen = and_(r.concurrency_queue.is_not(None),
+                      r.concurrency_queue != r.task_identifier)
         with self.engine.begin() as conn:
             for d in definitions:
+                own_key = (func.coalesce(r.concurrency_key, "") if d.get("concurrency_limit")
+                           else r.concurrency_key)
                 n += conn.execute(
                     update(t.runs)
                     .where(r.task_identifier == d["id"], r.status == RunStatus.PENDING_VERSION)
@@ -116,11 +137,15 @@ class Store:
                         retry=d["retry"],
                         max_attempts=func.coalesce(r.max_attempts, d["retry"]["max_attempts"]),
                         max_duration=func.coalesce(r.max_duration, d["max_duration"]),
-                        concurrency_limit=d.get("concurrency_limit"),
-                        concurrency_queue=d.get("concurrency_queue") or d["id"],
-                        concurrency_key=func.coalesce(r.concurrency_key, "")
-                        if d.get("concurrency_limit")
-                        else r.concurrency_key,
+                        concurrency_limit=case(
+                            (chosen, r.concurrency_limit), else_=d.get("concurrency_limit")),
+                        concurrency_queue=case(
+                            (chosen, r.concurrency_queue),
+                            else_=d.get("concurrency_queue") or d["id"]),
+                        concurrency_key=case(
+                            (chosen & r.concurrency_limit.is_not(None),
+                             func.coalesce(r.concurrency_key, "")),
+                            (chosen, r.concurrency_key), else_=own_key),
                         updated_at=now,
                         available_at=now,
                         published_at=None,

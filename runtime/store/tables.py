@@ -82,6 +82,16 @@ task_definitions = Table(
     Column("concurrency_queue", String(128)),
 )
 
+# Shared queues declared in workers' code (``queue()``, runtime/shared_queues.py), synced
+# with the task definitions: producers without the code find a queue a trigger names here
+queue_definitions = Table(
+    "queue_definitions",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("concurrency_limit", Integer),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
 # Ops' hold on a task's queue (Trigger.dev's queues.pause / overrideConcurrencyLimit): a row
 # exists only while the task is paused or its limit overridden, so the ordinary claim's
 # check for one is a miss on a near-empty table

@@ -169,3 +169,18 @@ def test_a_shared_queue_over_http_and_on_the_queues_page(server: Server) -> None
     assert wait_final(held.id, timeout=30).status == RunStatus.COMPLETED
     listing = html.unescape(browser.get("/tasks").text)
     assert "≤ 1 at once in shared queue t-shared" in listing
+    # the Node SDK's trigger(…, {queue: "t-shared"}) sends the queue as {name}
+    r = c.post("/api/v1/tasks/t-traced/trigger",
+               json={"payload": {}, "options": {"queue": {"name": "t-shared"}}})
+    assert r.status_code == 200, r.text
+    run = server_run(r.json()["id"])
+    assert (run["concurrency_queue"], run["concurrency_limit"]) == ("t-shared", 1)
+    assert wait_final(r.json()["id"], timeout=30).status == RunStatus.COMPLETED
+
+
+def server_run(run_id: str) -> dict:
+    from runtime import get_runtime
+
+    row = get_runtime().store.get_run(run_id)
+    assert row is not None
+    return dict(row)

@@ -134,3 +134,75 @@ def test_shared_queues_from_the_cli(env: Any, worker: Any):
         "custom", 3, ["t-shared-a", "t-shared-b"])
     assert env.cli("queues", "reset", "t-shared").returncode == 0
     assert queues.retrieve("t-shared").concurrency_limit == 1
+
+
+def test_a_trigger_chooses_a_shared_queue(env: Any, worker: Any, tmp_path: Path):
+    # Trigger.dev's trigger(payload, {queue}): runs of a task with no limit of its own put
+    # in the shared queue take its one slot, with the runs of the tasks declared in it
+    trace = tmp_path / "trace"
+    chosen = [tasks.trigger("t-traced", {"trace": str(trace), "seconds": 0.3}, queue=name)
+              for name in ("t-shared", "t-shared", t.shared_one)]
+    members = [tasks.trigger("t-shared-a", {"trace": str(trace), "seconds": 0.3})
+               for _ in range(2)]
+    free_trace = tmp_path / "free"
+    free = [tasks.trigger("t-traced", {"trace": str(free_trace), "seconds": 0.6})
+            for _ in range(3)]
+    _run_all(chosen + members + free)
+    assert _most_at_once(t.read_trace(trace)) == 1
+    assert _most_at_once(t.read_trace(free_trace)) > 1  # not in the queue: unlimited
+    store = get_runtime().store
+    rows = [store.get_run(h.id) for h in chosen]
+    # the slots are the shared queue's; the messages still went to the task's RabbitMQ queue
+    assert {(r["concurrency_queue"], r["concurrency_limit"], r["queue"]) for r in rows} == {
+        ("t-shared", 1, env.queue)}
+    # a replay takes the same slots as the original
+    again = runs.replay(chosen[0].id)
+    assert store.get_run(again.id)["concurrency_queue"] == "t-shared"
+    assert wait_final(again.id, timeout=30).status == RunStatus.COMPLETED
+    # a name no queue() declares is a RabbitMQ queue, as before shared queues
+    other = tasks.trigger("t-traced", {}, queue="reports", delay="1h")
+    row = store.get_run(other.id)
+    assert (row["queue"], row["concurrency_queue"], row["concurrency_limit"]) == (
+        "reports", "t-traced", None)
+    runs.cancel(other.id)
+    with pytest.raises(ValueError, match="queue must be"):
+        tasks.trigger("t-traced", {}, queue=5)
+
+
+def test_a_producer_chooses_a_queue_only_workers_declared(
+        env: Any, worker: Any, monkeypatch: pytest.MonkeyPatch):
+    import runtime.trigger
+
+    # this process has not declared the queue: the worker's synced declaration names it
+    monkeypatch.setattr(runtime.trigger, "get_shared_queue", lambda name: None)
+    runtime.trigger.forget_definitions()
+    wait_for(lambda: any(row["name"] == "t-shared"
+                         for row in get_runtime().store.queue_definitions()), timeout=30)
+    h = tasks.trigger("t-traced", {"seconds": 0.05}, queue="t-shared")
+    row = get_runtime().store.get_run(h.id)
+    assert (row["concurrency_queue"], row["concurrency_limit"]) == ("t-shared", 1)
+    assert wait_final(h.id, timeout=30).status == RunStatus.COMPLETED
+
+
+def test_a_run_waiting_for_its_worker_keeps_the_queue_its_trigger_chose(env: Any):
+    store = get_runtime().store
+    h = tasks.trigger("t-not-deployed-yet", {}, queue="t-shared", concurrency_key="org-1")
+    row = store.get_run(h.id)
+    assert row["status"] == RunStatus.PENDING_VERSION
+    assert (row["concurrency_queue"], row["concurrency_limit"]) == ("t-shared", 1)
+    # its worker comes up: the run takes the task's RabbitMQ queue, not its slots
+    definition = {"id": "t-not-deployed-yet", "queue": "default", "machine": "small-1x",
+                  "version": "v1", "retry": {"max_attempts": 1}, "max_duration": None,
+                  "concurrency_limit": 9, "concurrency_queue": None}
+    assert store.release_pending_version([definition]) == 1
+    row = store.get_run(h.id)
+    assert (row["status"], row["queue"], row["concurrency_queue"], row["concurrency_limit"],
+            row["concurrency_key"]) == (RunStatus.QUEUED, "default", "t-shared", 1, "org-1")
+    runs.cancel(h.id)
+    # one its trigger left alone takes the task's own queue and limit
+    plain = tasks.trigger("t-not-deployed-yet", {})
+    assert store.release_pending_version([definition]) == 1
+    row = store.get_run(plain.id)
+    assert (row["concurrency_queue"], row["concurrency_limit"], row["concurrency_key"]) == (
+        "t-not-deployed-yet", 9, "")
+    runs.cancel(plain.id)

@@ -4,7 +4,8 @@ A run's slots were counted per task; a shared queue (runtime/shared_queues.py) c
 over every task in it. ``runs.concurrency_queue`` names the queue a run's slots belong to
 (its task's id, or the shared queue's name) and the three slot indexes group by it instead
 of the task. Runs not yet final take their task's id; final runs never count, so they are
-left NULL rather than rewriting the whole table.
+left NULL rather than rewriting the whole table. ``queue_definitions`` holds the shared
+queues workers declare, so producers without their code can trigger into one by name.
 
 Revision ID: runtime_0010
 Revises: runtime_0009
@@ -14,6 +15,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+
+from runtime.store.tables import UTCDateTime
 
 revision = 'runtime_0010'
 down_revision = 'runtime_0009'
@@ -45,6 +48,12 @@ def _drop_indexes() -> None:
 def upgrade() -> None:
     op.add_column('runs', sa.Column('concurrency_queue', sa.String(128)))
     op.add_column('task_definitions', sa.Column('concurrency_queue', sa.String(128)))
+    op.create_table(
+        'queue_definitions',
+        sa.Column('name', sa.String(128), primary_key=True),
+        sa.Column('concurrency_limit', sa.Integer()),
+        sa.Column('updated_at', UTCDateTime(timezone=True), nullable=False),
+    )
     op.execute(f"UPDATE runs SET concurrency_queue = task_identifier "
                f"WHERE status NOT IN {_FINAL}")
     _drop_indexes()
@@ -54,6 +63,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     _drop_indexes()
     _indexes('task_identifier')
+    op.drop_table('queue_definitions')
     with op.batch_alter_table('task_definitions') as batch:
         batch.drop_column('concurrency_queue')
     with op.batch_alter_table('runs') as batch:
