@@ -147,7 +147,7 @@ def _count_bench(rt: object, waiting: int, rounds: int) -> None:
         UNION ALL
         SELECT 'run_cnx_' || lpad(g::text, 9, '0'), 'bench-backlog', 'EXECUTING', '', 5, false
         FROM generate_series(1, 5) g""")
-    one_task = usage(utcnow()).where(text("task_identifier = 'bench-backlog'"))
+    one_task = usage(utcnow()).where(text("concurrency_queue = 'bench-backlog'"))
     ways = {
         "wake_groups": lambda conn: wake_groups(conn, True, None, 1000),
         "GROUP BY": lambda conn: conn.execute(usage(utcnow())).all(),
@@ -178,6 +178,9 @@ def _insert_runs(store: Any, select_sql: str) -> None:
             INSERT INTO runs (id, task_identifier, status, concurrency_key, concurrency_limit,
                               waiting_for_slot, queue, created_at, updated_at, published_at)
             SELECT s.*, 'q', now(), now(), now() FROM ({select_sql}) AS s""")
+        # each task's own queue, as a trigger sets it
+        conn.exec_driver_sql("UPDATE runs SET concurrency_queue = task_identifier "
+                             "WHERE concurrency_queue IS NULL")
         conn.exec_driver_sql("ANALYZE runs")
 
 
