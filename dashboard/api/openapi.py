@@ -233,7 +233,8 @@ SCHEMAS: dict[str, Any] = {
         {
             "id": _STR,
             "name": _STR,
-            "type": {"type": "string", "enum": ["task"]},
+            "type": {"type": "string", "enum": ["task", "custom"]},
+            "tasks": {"type": "array", "items": _STR},
             "running": _NUM,
             "queued": _NUM,
             "paused": _BOOL,
@@ -245,6 +246,13 @@ SCHEMAS: dict[str, Any] = {
                     "override": {"type": ["integer", "null"]},
                     "overriddenAt": {"type": ["string", "null"], "format": "date-time"},
                     "overriddenBy": {"type": ["string", "null"]},
+                }
+            ),
+            "totalConcurrency": _obj(
+                {
+                    "current": {"type": ["integer", "null"]},
+                    "base": {"type": ["integer", "null"]},
+                    "override": {"type": ["integer", "null"]},
                 }
             ),
         }

@@ -98,6 +98,10 @@ def test_queues_api_pauses_overrides_and_resets(server: Server) -> None:
     assert server.client(key=None).get("/api/v1/queues").status_code == 401
     doc = c.get("/api/openapi.json").json()
     assert "/api/v1/queues/{queue}/concurrency/override" in doc["paths"]
+    queue_schema = doc["components"]["schemas"]["Queue"]["properties"]
+    assert queue_schema["type"]["enum"] == ["task", "custom"]
+    answered = c.get("/api/v1/queues/queue_t-limited").json()
+    assert set(answered) <= set(queue_schema), set(answered) - set(queue_schema)
 
 
 def test_queues_page_pauses_resumes_and_overrides(server: Server) -> None:
