@@ -1,6 +1,7 @@
 """buster-jobs runtime: Trigger.dev v4's task SDK in Python, on Dramatiq, RabbitMQ and Postgres.
 
-    from runtime import task, tasks, runs, queue, queues, wait, logger, metadata, run_locals, tags
+    from runtime import task, tasks, batch, runs, queue, queues, wait, logger, metadata
+    from runtime import run_locals, tags
 
 Nothing connects at import time: the first trigger, or a worker's boot, builds the runtime
 from ``BUSTER_*`` settings (``runtime.configure`` chooses explicitly).
@@ -8,6 +9,7 @@ from ``BUSTER_*`` settings (``runtime.configure`` chooses explicitly).
 
 from __future__ import annotations
 
+from .batch import batch
 from .bootstrap import configure, get_runtime
 from .errors import AbortTaskRunError
 from .idempotency import idempotency_keys
@@ -33,6 +35,7 @@ __all__ = [
     "Run",
     "RunStatus",
     "Task",
+    "batch",
     "configure",
     "get_runtime",
     "idempotency_keys",

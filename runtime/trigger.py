@@ -416,19 +416,30 @@ def batch_trigger_task(
 ) -> BatchHandle:
     """Items are ``{"payload": …, "options": {…}}`` (or plain payloads). A batch-level
     idempotency key applies per item with the item's index appended."""
+    entries = [(task, *_item(item)) for item in items]
+    return trigger_batch(entries, idempotency_key=idempotency_key, **batch_options)
+
+
+def trigger_batch(
+    entries: list[tuple[Task[Any] | str, Any, dict[str, Any]]],
+    *,
+    idempotency_key: str | None = None,
+    **batch_options: Any,
+) -> BatchHandle:
+    """One batch of runs, each item ``(task or task id, payload, options)``: of one task
+    (``batch_trigger``) or of several (``batch.trigger``)."""
     rt = get_runtime()
-    if not items:
+    if not entries:
         raise InvalidTriggerOptionsError("a batch needs at least one item")
-    if len(items) > rt.settings.max_batch_size:
+    if len(entries) > rt.settings.max_batch_size:
         raise InvalidTriggerOptionsError(
-            f"a batch holds at most {rt.settings.max_batch_size} items, got {len(items)}"
+            f"a batch holds at most {rt.settings.max_batch_size} items, got {len(entries)}"
         )
-    task_obj = task if isinstance(task, Task) else None
-    task_id = task.id if isinstance(task, Task) else task
     batch_id = ids.new_id("batch")
     rows, now = [], utcnow()
-    for index, item in enumerate(items):
-        payload, opts = _item(item)
+    for index, (task, payload, opts) in enumerate(entries):
+        task_obj = task if isinstance(task, Task) else None
+        task_id = task.id if isinstance(task, Task) else task
         opts = {**batch_options, **opts}
         if idempotency_key is not None and "idempotency_key" not in opts:
             base = (

@@ -185,8 +185,7 @@ def until(*, date: datetime | str, throw_if_in_the_past: bool = False) -> None:
 # ----------------------------------------------------------------------- child runs
 def _child_rows(
     rc: RunContext,
-    task: Task[Any] | str,
-    items: Sequence[tuple[Any, dict]],
+    items: Sequence[tuple[Task[Any] | str, Any, dict]],
     wp_id: str,
     batch_id: str | None,
     function: str,
@@ -194,10 +193,10 @@ def _child_rows(
     from .trigger import build_row
 
     rt = get_runtime()
-    task_obj = task if isinstance(task, Task) else None
-    task_id = task.id if isinstance(task, Task) else task
     rows, now = [], utcnow()
-    for payload, opts in items:
+    for task, payload, opts in items:
+        task_obj = task if isinstance(task, Task) else None
+        task_id = task.id if isinstance(task, Task) else task
         row = build_row(
             rt,
             task_id,
@@ -231,9 +230,12 @@ def _to_result(task: Task[Any] | str, row: Any) -> Result[Any]:
 
 
 def _wait_children(
-    rc: RunContext, task: Task[Any] | str, items: Sequence[tuple[Any, dict]], kind: str
+    rc: RunContext, items: Sequence[tuple[Task[Any] | str, Any, dict]], kind: str
 ) -> list[Result[Any]]:
-    task_id = task.id if isinstance(task, Task) else task
+    """Trigger ``items`` (task, payload, options) as children and suspend until all are
+    final. The replay record names the child task, or the tasks of a mixed batch."""
+    task_id = ",".join(dict.fromkeys(
+        task.id if isinstance(task, Task) else task for task, _, _ in items))
     rc.enter_wait()
     try:
         rec = _record(rc, kind, task_id)
@@ -243,7 +245,6 @@ def _wait_children(
             batch_id = ids.new_id("batch") if kind == "batch" else None
             rows = _child_rows(
                 rc,
-                task,
                 items,
                 wp_id,
                 batch_id,
@@ -272,7 +273,13 @@ def _wait_children(
         if wp_row is None or wp_row["status"] == "PENDING":
             raise Suspend(rec["waitpoint_id"], _wait_info(kind, task_id))
         children = store.get_runs(rec["child_ids"])
-        return [_to_result(task, children[i]) for i in rec["child_ids"]]
+        if len(rec["child_ids"]) != len(items):
+            raise NonDeterminismError(
+                f"replay of run {rc.run_id} diverged: the recorded batch has "
+                f"{len(rec['child_ids'])} children, the code now triggers {len(items)}"
+            )
+        return [_to_result(task, children[i])
+                for (task, _, _), i in zip(items, rec["child_ids"], strict=True)]
     finally:
         rc.exit_wait()
 
@@ -281,7 +288,7 @@ def trigger_and_wait(task: Task[Any] | str, payload: Any = None, **options: Any)
     """Trigger a child run and suspend until it is final; returns its ``Result``."""
     rc = _require_run("trigger_and_wait")
     rc.check_interrupts()
-    return _wait_children(rc, task, [(payload, options)], "child")[0]
+    return _wait_children(rc, [(task, payload, options)], "child")[0]
 
 
 def batch_trigger_and_wait(
@@ -299,11 +306,24 @@ def batch_trigger_and_wait(
         raise InvalidTriggerOptionsError(
             f"a batch holds 1–{settings.max_batch_size} items, got {len(items)}"
         )
-    pairs = []
+    entries = []
     for item in items:
         payload, opts = _item(item)
-        pairs.append((payload, {**options, **opts}))
-    return _wait_children(rc, task, pairs, "batch")
+        entries.append((task, payload, {**options, **opts}))
+    return wait_batch(rc, entries)
+
+
+def wait_batch(rc: RunContext,
+               entries: Sequence[tuple[Task[Any] | str, Any, dict]]) -> list[Result[Any]]:
+    """A batch of children, of one task or several, waited for with one suspension."""
+    settings = rc.executor.settings
+    if not entries or len(entries) > settings.max_batch_size:
+        from .errors import InvalidTriggerOptionsError
+
+        raise InvalidTriggerOptionsError(
+            f"a batch holds 1–{settings.max_batch_size} items, got {len(entries)}"
+        )
+    return _wait_children(rc, entries, "batch")
 
 
 # ----------------------------------------------------------------------- tokens

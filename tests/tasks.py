@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field, SecretStr
 from runtime import (
     AbortTaskRunError,
     RetryOptions,
+    batch,
     get_runtime,
     logger,
     metadata,
@@ -251,6 +252,31 @@ def parent(payload: dict) -> dict:
 def batch_parent(payload: dict) -> dict:
     results = child.batch_trigger_and_wait([{"payload": {"i": i}} for i in range(payload["n"])])
     return {"outputs": [r.output["i"] for r in results], "ok": all(r.ok for r in results)}
+
+
+@task(id="t-mixed-batch-parent")
+def mixed_batch_parent(payload: dict) -> dict:
+    """One suspension for children of three tasks (Trigger.dev's batch.triggerByTaskAndWait),
+    or by id (batch.triggerAndWait) when ``by_id``."""
+    trace(payload, "parent-start")
+    items: list[dict[str, Any]] = [
+        {"task": child, "payload": {"i": 3}},
+        {"task": schema, "payload": {"name": "ada", "count": 2}},
+        {"task": child, "payload": {"i": 4, "fail": True}},
+        {"task": echo, "payload": {"e": 1}, "options": {"tags": ["mixed"]}},
+    ]
+    if payload.get("by_id"):
+        items = [{"id": item["task"].id, **{k: v for k, v in item.items() if k != "task"}}
+                 for item in items]
+        results = batch.trigger_and_wait(items, max_attempts=1)
+    else:
+        results = batch.trigger_by_task_and_wait(items, max_attempts=1)
+    trace(payload, "parent-resumed")
+    return {"results": [
+        [r.task_identifier, r.ok,
+         r.output.model_dump() if isinstance(r.output, BaseModel) else r.output,
+         type(r.output).__name__, (r.error or {}).get("message")]
+        for r in results]}
 
 
 @task(id="t-nondeterministic")

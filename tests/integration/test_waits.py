@@ -11,7 +11,12 @@ from typing import Any
 import pytest
 
 from runtime import RunStatus, get_runtime, runs, tasks, wait
-from runtime.errors import OutputTooLargeError, SubtaskUnwrapError, UnstorableValueError
+from runtime.errors import (
+    OutputTooLargeError,
+    RunNotFoundError,
+    SubtaskUnwrapError,
+    UnstorableValueError,
+)
 from runtime.worker import WorkerProcess
 from tests import tasks as t
 from tests.helpers import wait_final, wait_for
@@ -170,3 +175,57 @@ def test_kill_9_after_suspend_and_at_resume_completes_once(pg_env: Any, tmp_path
     assert run.status == RunStatus.COMPLETED and run.output == {"n": 7}
     assert t.read_trace(trace).count("step-body") == 1
     assert runs.list(status="EXECUTING").data == []
+
+
+@pytest.mark.parametrize("by_id", [False, True], ids=["by task", "by id"])
+def test_a_batch_of_several_tasks_is_waited_for_with_one_suspension(
+        env: Any, worker: Any, tmp_path: Path, by_id: bool):
+    trace = tmp_path / "trace"
+    run = wait_final(tasks.trigger("t-mixed-batch-parent",
+                                   {"trace": str(trace), "by_id": by_id}).id, timeout=60)
+    assert run.status == RunStatus.COMPLETED, run.error
+    # in item order, each with its task; a task object's output model parses its output
+    # (by id, the output model comes from the task this process has registered)
+    assert run.output["results"] == [
+        ["t-child", True, {"i": 3, "double": 6}, "dict", None],
+        ["t-schema", True, {"greeting": "hello ada", "count": 2}, "SchemaOutput", None],
+        ["t-child", False, None, "NoneType", "child 4 failed on purpose"],
+        ["t-echo", True, {"echo": {"e": 1}}, "dict", None],
+    ]
+    # one wait: the parent ran its code twice (first execution, then the one resume)
+    assert t.read_trace(trace).count("parent-start") == 2
+    # the four children are one batch, children of the parent, the echo with its own tag
+    echo = next(r for r in runs.list(tag="mixed", limit=1000).data if r.parent_id == run.id)
+    siblings = runs.list(batch=echo.batch_id).data
+    assert sorted(r.task_identifier for r in siblings) == [
+        "t-child", "t-child", "t-echo", "t-schema"]
+    assert {r.parent_id for r in siblings} == {run.id}
+
+
+def test_batch_across_tasks_from_outside_a_task(env: Any, worker: Any):
+    from runtime import batch
+    from runtime.errors import InvalidTriggerOptionsError, NotInRunError
+
+    handle = batch.trigger([
+        {"id": "t-child", "payload": {"i": 5}},
+        {"id": "t-echo", "payload": {"x": 2}, "options": {"tags": ["mixed-out"]}},
+    ], tags=["mixed-all"])
+    assert [h.task_identifier for h in handle.runs] == ["t-child", "t-echo"]
+    done = [wait_final(h.id, timeout=30) for h in handle.runs]
+    assert [r.output for r in done] == [{"i": 5, "double": 10}, {"echo": {"x": 2}}]
+    assert [sorted(r.tags) for r in done] == [["mixed-all"], ["mixed-out"]]  # item's own win
+    got = batch.retrieve(handle.batch_id)
+    assert (got.run_ids, got.run_count) == (tuple(h.id for h in handle.runs), 2)
+    by_task = batch.trigger_by_task([{"task": t.echo, "payload": 1}])
+    assert by_task.runs[0].task_identifier == "t-echo"
+    with pytest.raises(RunNotFoundError, match="no batch"):
+        batch.retrieve("batch_nonesuch")
+    for bad in ([{"payload": 1}], [{"id": "t-echo", "extra": 1}], [{"id": ""}],
+                "t-echo", [{"task": "t-echo"}], []):
+        with pytest.raises(InvalidTriggerOptionsError):
+            if bad and isinstance(bad, list) and "task" in bad[0]:
+                batch.trigger_by_task(bad)
+            else:
+                batch.trigger(bad)  # type: ignore[arg-type]
+    with pytest.raises(NotInRunError, match="inside a running task"):
+        batch.trigger_and_wait([{"id": "t-echo", "payload": 1}])

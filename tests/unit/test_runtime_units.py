@@ -25,7 +25,7 @@ def test_public_api_is_exactly_what_design_names():
     # `run_locals`, and its LocalKey), `tags` and `queue()` for a shared queue (and its
     # SharedQueue), which DESIGN.md predates
     assert set(runtime.__all__) == {"Queue", "queues", "run_locals", "LocalKey", "tags",
-                                    "queue", "SharedQueue"} | {
+                                    "queue", "SharedQueue", "batch"} | {
         "AbortTaskRunError",
         "Result",
         "RetryOptions",
