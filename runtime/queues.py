@@ -146,10 +146,6 @@ def _members() -> dict[str, builtins.list[str]]:
     return out
 
 
-def _known() -> set[str]:
-    return set(_members())
-
-
 def who(via: str) -> str:
     """``via:<user>`` for the record of who paused or overrode a queue."""
     try:
