@@ -155,6 +155,7 @@ def filters_of(
     batch: str | None = None,
     schedule: str | None = None,
     idempotency_key: str | None = None,
+    concurrency_queue: str | Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """``runs.list``'s keyword filters as ``Store.list_runs`` takes them (checked)."""
     def as_list(v: str | Sequence[str] | None) -> list[str] | None:
@@ -170,4 +171,5 @@ def filters_of(
         "statuses": statuses, "tasks": as_list(task), "tags": as_list(tag),
         "created_from": created_from, "created_to": created_to, "batch_id": batch,
         "schedule_id": schedule, "idempotency_key": idempotency_key,
+        "queues": as_list(concurrency_queue),
     }

@@ -208,6 +208,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
             task=args.task or None,
             tag=args.tag or None,
             period=args.period,
+            concurrency_queue=args.concurrency_queue or None,
             limit=args.limit,
             cursor=args.cursor,
         )
@@ -241,10 +242,10 @@ def _bulk_runs(args: argparse.Namespace) -> int:
     from . import runs
 
     filters = {"status": args.status, "task": args.task, "tag": args.tag,
-               "period": args.period}
+               "period": args.period, "concurrency_queue": args.concurrency_queue}
     if not any(filters.values()):
         raise SystemExit(f"runs {args.action} needs a run id, or filters (--status, --task, "
-                         "--tag, --period) for every run they match")
+                         "--tag, --concurrency-queue, --period) for every run they match")
     act = runs.bulk_cancel if args.action == "cancel" else runs.bulk_replay
     result = act(max_runs=args.max_runs, dry_run=not args.yes, after=args.after, **filters)
     _print(result.to_dict())
@@ -412,6 +413,9 @@ def build_parser() -> argparse.ArgumentParser:
     rs.add_argument("--status", action="append")
     rs.add_argument("--task", action="append")
     rs.add_argument("--tag", action="append")
+    rs.add_argument("--concurrency-queue", action="append",
+                    help="runs in this concurrency queue's slots: a task's id or a shared "
+                    "queue's name")
     rs.add_argument("--limit", type=int, default=25)
     rs.add_argument("--cursor")
     rs.add_argument("--period", help="only runs created within this long before now (e.g. 1h)")

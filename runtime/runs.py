@@ -62,6 +62,8 @@ class Run:
     attempts: list[Attempt] = field(default_factory=list)
     #: its task's concurrency slots it takes ('' when the task is limited but no key given)
     concurrency_key: str | None = None
+    #: the queue whose slots those are: its task's id, or a shared queue's name
+    concurrency_queue: str | None = None
     #: QUEUED and waiting for one of those slots to free
     waiting_for_slot: bool = False
     #: the key of the debounced trigger that made it (runtime/debounce.py)
@@ -152,6 +154,8 @@ def from_row(row: Any, attempts: Sequence[Any] = (), *, with_payload: bool = Tru
         schedule_id=row["schedule_id"],
         waiting_on=row["waiting_on"],
         concurrency_key=row["concurrency_key"],
+        # (runs from before shared queues recorded none: their task's own)
+        concurrency_queue=row.get("concurrency_queue") or row["task_identifier"],
         waiting_for_slot=bool(row["waiting_for_slot"]),
         debounce_key=row.get("debounce_key"),
         attempts=[
@@ -204,15 +208,18 @@ def list(  # noqa: A001 - the public name is runs.list, as in Trigger.dev
     batch: str | None = None,
     schedule: str | None = None,
     idempotency_key: str | None = None,
+    concurrency_queue: str | Sequence[str] | None = None,
     cursor: str | None = None,
     limit: int = 50,
 ) -> RunPage:
-    """Newest first; pass ``next_cursor`` back as ``cursor`` for the next page."""
+    """Newest first; pass ``next_cursor`` back as ``cursor`` for the next page.
+    ``concurrency_queue``: runs in that queue's slots (a task's id, or a shared queue)."""
     if not 1 <= limit <= 1000:
         raise InvalidTriggerOptionsError("limit must be between 1 and 1000")
     filters = bulk.filters_of(
         status=status, task=task, tag=tag, created_from=created_from, created_to=created_to,
-        period=period, batch=batch, schedule=schedule, idempotency_key=idempotency_key)
+        period=period, batch=batch, schedule=schedule, idempotency_key=idempotency_key,
+        concurrency_queue=concurrency_queue)
     rows = get_runtime().store.list_runs(**filters, cursor=cursor, limit=limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]

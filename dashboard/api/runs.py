@@ -97,6 +97,10 @@ def list_filters(q: Any) -> dict[str, Any]:
         "batch": q.get("filter[batch]") or None,
         "schedule": q.get("filter[schedule]") or None,
         "idempotency_key": q.get("filter[idempotencyKey]") or None,
+        # the concurrency queue (Trigger.dev's queue filter): a task's id (also as
+        # "task/<id>", their name for it) or a shared queue's name
+        "concurrency_queue": [v.removeprefix("task/") for v in
+                              _csv(q.get("filter[queue]")) or []] or None,
         "created_from": _epoch(q.get("filter[createdAt][from]")),
         "created_to": _epoch(q.get("filter[createdAt][to]")),
         "period": period or None,
@@ -130,6 +134,7 @@ def _list_sync(d: Dash, q: Any) -> Reply:
         batch_id=filters["batch"],
         schedule_id=filters["schedule"],
         idempotency_key=filters["idempotency_key"],
+        queues=filters["concurrency_queue"],
         cursor=time_cursor(q.get("page[after]") or None, filters["created_to"]),
         limit=size + 1,
         columns=LIST_COLUMNS,
@@ -238,7 +243,7 @@ async def reschedule_run(request: Request, d: Dash, who: Principal) -> Reply:
 # ---------------------------------------------------------------------- bulk actions
 _BULK_KEYS = {"action", "filter", "runIds", "maxRuns", "dryRun", "after"}
 _BULK_FILTERS = {"status", "taskIdentifier", "tag", "batch", "schedule", "idempotencyKey",
-                 "createdAt"}
+                 "createdAt", "queue"}
 # One request walks at most this many runs unless it asks for more (up to the SDK's
 # 10,000): a thousand replays take seconds, ten thousand may outlast a proxy's timeout.
 # `next` continues where a truncated call stopped.
@@ -269,7 +274,7 @@ def body_filters(value: Any) -> dict[str, Any]:
     if not isinstance(created, dict) or set(created) - {"from", "to", "period"}:
         raise ApiError(400, "Invalid filter.createdAt: an object of from, to, period")
     q: dict[str, Any] = {f"filter[{k}]": _strings(k, f.get(k)) for k in (
-        "status", "taskIdentifier", "tag", "batch", "schedule", "idempotencyKey")}
+        "status", "taskIdentifier", "tag", "batch", "schedule", "idempotencyKey", "queue")}
     for part in ("from", "to", "period"):
         v = created.get(part)
         if v is not None and (isinstance(v, bool) or not isinstance(v, str | int)):
@@ -292,8 +297,8 @@ def _bulk_sync(d: Dash, who: Principal, body: dict[str, Any]) -> Reply:
         raise ApiError(400, "Invalid request body: runIds is a list of run ids")
     if run_ids is None and not any(filters.values()):
         raise ApiError(400, "A bulk action needs a filter (status, taskIdentifier, tag, batch,"
-                       " schedule, idempotencyKey or createdAt) or runIds: it never acts on "
-                       "every run")
+                       " schedule, idempotencyKey, queue or createdAt) or runIds: it never "
+                       "acts on every run")
     max_runs = body.get("maxRuns", BULK_DEFAULT_MAX_RUNS)
     if (isinstance(max_runs, bool) or not isinstance(max_runs, int)
             or not 1 <= max_runs <= bulk.DEFAULT_MAX_RUNS):

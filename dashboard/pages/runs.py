@@ -25,7 +25,7 @@ from .render import render
 from .session import page
 from .why import run_state_note
 
-FILTER_KEYS = ("status", "task", "tag", "from", "to", "q")
+FILTER_KEYS = ("status", "task", "tag", "queue", "from", "to", "q")
 
 
 def _when(value: str | None) -> datetime | None:
@@ -53,6 +53,8 @@ def store_filters(f: dict[str, Any]) -> dict[str, Any]:
         "statuses": f["status"] or None,
         "tasks": [f["task"]] if f["task"] else None,
         "tags": [f["tag"]] if f["tag"] else None,
+        # the concurrency queue: a task's own (its id) or a shared one (the Queues page)
+        "queues": [f["queue"]] if f["queue"] else None,
         "created_from": _when(f["from"]),
         "created_to": _when(f["to"]),
         # one search box: a batch id, else an idempotency key (a run id opens the run)

@@ -668,13 +668,20 @@ class Store:
         batch_id: str | None = None,
         schedule_id: str | None = None,
         idempotency_key: str | None = None,
+        queues: Sequence[str] | None = None,
         cursor: str | None = None,
         limit: int = 50,
         columns: Sequence[Any] | None = None,
     ) -> list[Row]:
-        """Newest first, keyset-paginated by id (ids sort by creation time)."""
+        """Newest first, keyset-paginated by id (ids sort by creation time). ``queues``:
+        the concurrency queues whose slots the runs take (a task's id, a shared queue)."""
         r = t.runs.c
         q = select(*(columns or t.runs.c))
+        if queues:
+            # runs from before shared queues have none recorded: their task's own
+            q = q.where(or_(r.concurrency_queue.in_(list(queues)),
+                            and_(r.concurrency_queue.is_(None),
+                                 r.task_identifier.in_(list(queues)))))
         if statuses:
             q = q.where(r.status.in_(list(statuses)))
         if tasks:

@@ -162,12 +162,26 @@ def test_a_shared_queue_over_http_and_on_the_queues_page(server: Server) -> None
     assert "The shared queue “t-shared” is paused by api:tests" in page
     page = html.unescape(browser.get("/queues").text)
     row = page.split('id="task-queues"', 1)[1].split("</table>", 1)[0]
-    shared_row = row.split("<tr><td>t-shared <small>(shared: ", 1)[1].split("</tr>", 1)[0]
+    shared_row = row.split('<tr><td><a href="/runs?queue=t-shared">t-shared</a> <small>(shared: ',
+                           1)[1].split("</tr>", 1)[0]
     assert ">t-shared-a</a>, <a" in shared_row and ">Resume</button>" in shared_row
     slots = page.split('id="slots"', 1)[1]
-    assert "t-shared <small>(shared)</small></td><td>—</td><td>paused</td><td>0</td><td>1<" in (
-        slots)
+    assert ('<a href="/runs?queue=t-shared">t-shared</a> <small>(shared)</small></td><td>—</td>'
+            "<td>paused</td><td>0</td><td>1<") in slots
     assert 'buster_runs_waiting_for_slot{task="t-shared"} 1' in c.get("/metrics").text
+    # the queue's runs, over HTTP (Trigger.dev's filter[queue]) and on the Runs page
+    other = tasks.trigger("t-echo", {"x": 2}, delay="1h")
+    listed = c.get("/api/v1/runs", params={"filter[queue]": "t-shared"}).json()["data"]
+    assert [r["id"] for r in listed] == [held.id]
+    r = c.post("/api/v1/runs/bulk", json={"action": "cancel", "dryRun": True,
+                                          "filter": {"queue": ["t-shared"]}})
+    assert (r.status_code, r.json()["count"]) == (200, 1), r.text
+    assert 'href="/runs?queue=t-shared"' in page
+    runs_page = html.unescape(browser.get("/runs", params={"queue": "t-shared"}).text)
+    assert held.id in runs_page and other.id not in runs_page
+    # its bulk buttons act on the same filtered list
+    assert '<input type="hidden" name="queue" value="t-shared">' in runs_page
+    runs.cancel(other.id)
     csrf = browser.cookies["bj_csrf"]
     assert browser.post("/queues/t-shared/resume", data={"csrf": csrf}).status_code == 303
     assert wait_final(held.id, timeout=30).status == RunStatus.COMPLETED

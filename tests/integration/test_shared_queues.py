@@ -86,6 +86,12 @@ def test_ops_hold_a_shared_queue_by_its_name(env: Any, worker: Any, tmp_path: Pa
     assert all(runs.retrieve(h.id).status == RunStatus.QUEUED for h in held)
     q = queues.retrieve("t-shared")
     assert (q.paused, q.queued, q.running) == (True, 3, 0)
+    # ops find the queue's runs, whatever their task, and only those
+    listed = runs.list(concurrency_queue="t-shared", status="QUEUED").data
+    assert sorted(r.id for r in listed) == sorted(h.id for h in held)
+    assert {r.concurrency_queue for r in listed} == {"t-shared"}
+    assert runs.retrieve(free.id).concurrency_queue == "t-limited-one"
+    assert runs.bulk_cancel(concurrency_queue="t-shared", dry_run=True).count == 3
 
     # resumed with room for two: both tasks' runs start, at most two at once
     q = queues.override_concurrency_limit("t-shared", 2, by="ops:test")
@@ -134,6 +140,13 @@ def test_shared_queues_from_the_cli(env: Any, worker: Any):
         "custom", 3, ["t-shared-a", "t-shared-b"])
     assert env.cli("queues", "reset", "t-shared").returncode == 0
     assert queues.retrieve("t-shared").concurrency_limit == 1
+    # the queue's runs, whatever their task
+    h = tasks.trigger("t-shared-b", {}, delay="1h")
+    listing = env.cli("runs", "list", "--concurrency-queue", "t-shared")
+    assert listing.returncode == 0 and h.id in listing.stdout, listing.stderr
+    res = env.cli("runs", "cancel", "--concurrency-queue", "t-shared", "--status", "DELAYED",
+                  "--yes")
+    assert res.returncode == 0 and json.loads(res.stdout)["run_ids"] == [h.id], res.stdout
 
 
 def test_a_trigger_chooses_a_shared_queue(env: Any, worker: Any, tmp_path: Path):
