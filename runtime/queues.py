@@ -164,13 +164,13 @@ def _base(name: str) -> int | None:
     store = get_runtime().store
     for row in store.queue_definitions():
         if row["name"] == name:
-            return row["concurrency_limit"]
+            return row["concurrency_limit"] or row["total_concurrency_limit"]
     for row in store.task_definitions():
         if (row["concurrency_queue"] or row["id"]) == name:
             return row["concurrency_limit"]
     task, shared = get_task(name), get_shared_queue(name)
     if shared is not None:
-        return shared.concurrency_limit
+        return shared.slot_limit
     return task.slot_limit if task is not None else None
 
 
@@ -198,7 +198,7 @@ def _queue(d: dict[str, Any], members: dict[str, builtins.list[str]]) -> Queue:
     tasks = members.get(name, [])
     if not d.pop("defined"):  # no worker has synced it yet: our code
         if shared is not None:
-            d.update(base=shared.concurrency_limit, total=None)
+            d.update(base=shared.slot_limit, total=shared.total_concurrency_limit)
         elif task is not None:
             d.update(base=task.slot_limit, total=task.total_concurrency_limit)
     return Queue(**d, tasks=tuple(tasks), shared=name not in tasks)

@@ -111,7 +111,7 @@ class Task(Generic[T]):
         alone caps each key at the total too)."""
         shared = self.shared_queue
         if shared is not None:
-            return shared.concurrency_limit
+            return shared.slot_limit
         return self.concurrency_limit or self.total_concurrency_limit
 
     # -- where it runs ----------------------------------------------------------------

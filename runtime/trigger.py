@@ -101,7 +101,7 @@ def shared_queue_named(rt: Runtime, queue: Any) -> tuple[str, int | None] | None
     if queue is None:
         return None
     if isinstance(queue, SharedQueue):
-        return queue.name, queue.concurrency_limit
+        return queue.name, queue.slot_limit
     if not isinstance(queue, str) or not queue:
         raise InvalidTriggerOptionsError(
             f"queue must be a queue() or a queue's name, got {queue!r}")
@@ -109,11 +109,12 @@ def shared_queue_named(rt: Runtime, queue: Any) -> tuple[str, int | None] | None
         return None
     local = get_shared_queue(queue)
     if local is not None:
-        return local.name, local.concurrency_limit
+        return local.name, local.slot_limit
     key = id(rt.store)
     hit = _QUEUE_CACHE.get(key)
     if hit is None or time.monotonic() - hit[0] >= _DEF_TTL:
-        synced = {row["name"]: row["concurrency_limit"] for row in rt.store.queue_definitions()}
+        synced = {row["name"]: row["concurrency_limit"] or row["total_concurrency_limit"]
+                  for row in rt.store.queue_definitions()}
         hit = _QUEUE_CACHE[key] = (time.monotonic(), synced)
     if queue in hit[1]:
         return queue, hit[1][queue]

@@ -56,7 +56,8 @@ def sync_task_definitions(runtime: Runtime) -> dict[str, str]:
         defs.append(d)
     runtime.store.upsert_task_definitions(defs)
     runtime.store.upsert_queue_definitions([
-        {"name": q.name, "concurrency_limit": q.concurrency_limit, "updated_at": utcnow()}
+        {"name": q.name, "concurrency_limit": q.concurrency_limit,
+         "total_concurrency_limit": q.total_concurrency_limit, "updated_at": utcnow()}
         for q in shared_queues().values()])
     queues = {d["id"]: d["queue"] for d in defs}
     released = runtime.store.release_pending_version(defs)

@@ -360,6 +360,20 @@ def shared_b(payload: dict) -> dict:
     return limited.fn(payload)
 
 
+# one slot per key, two over all keys, shared by two tasks
+shared_total = queue("t-shared-total", concurrency_limit=1, total_concurrency_limit=2)
+
+
+@task(id="t-shared-total-a", queue=shared_total)
+def shared_total_a(payload: dict) -> dict:
+    return limited.fn(payload)
+
+
+@task(id="t-shared-total-b", queue=shared_total)
+def shared_total_b(payload: dict) -> dict:
+    return limited.fn(payload)
+
+
 @task(id="t-limited-wait", concurrency_limit=1)
 def limited_wait(payload: dict) -> dict:
     if payload.get("quick"):

@@ -143,10 +143,11 @@ def describe(store: Store, task_ids: list[str]) -> list[dict[str, Any]]:
             ).mappings()
         }
         td, qd = t.task_definitions.c, t.queue_definitions.c
-        # a shared queue's limit as its workers declared it (no total in code) ...
+        # a shared queue's limits as its workers declared them ...
         bases: dict[str, tuple[Any, Any]] = {
-            name: (limit, None) for name, limit in conn.execute(
-                select(qd.name, qd.concurrency_limit).where(qd.name.in_(task_ids)))
+            name: (limit or total, total) for name, limit, total in conn.execute(
+                select(qd.name, qd.concurrency_limit, qd.total_concurrency_limit)
+                .where(qd.name.in_(task_ids)))
         }
         # ... else as its tasks' definitions carry it; a task's own queue: its definition's
         for name, limit, total in conn.execute(

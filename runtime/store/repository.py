@@ -95,6 +95,7 @@ class Store:
             conn.execute(stmt.on_conflict_do_update(
                 index_elements=["name"],
                 set_={"concurrency_limit": stmt.excluded.concurrency_limit,
+                      "total_concurrency_limit": stmt.excluded.total_concurrency_limit,
                       "updated_at": stmt.excluded.updated_at}))
 
     def queue_definitions(self) -> list[Row]:
@@ -1251,12 +1252,14 @@ def _claim_sql(limited: bool = False) -> str:
     if limited:
         override = ("(SELECT c.concurrency_limit FROM queue_controls AS c"
                     f" WHERE c.task_identifier = {queue})")
-        # the task's total over all its keys: ops' override, else its code's now (CASE:
-        # counted only for a queue that has one; a shared queue has no definition row)
+        # the queue's total over all its keys: ops' override, else its code's now (a task's
+        # definition, or a shared queue's declaration; CASE: counted only when it has one)
         total = ("COALESCE((SELECT c.total_concurrency_limit FROM queue_controls AS c"
                  f" WHERE c.task_identifier = {queue}),"
                  " (SELECT d.total_concurrency_limit FROM task_definitions AS d"
-                 f" WHERE d.id = {queue}))")
+                 f" WHERE d.id = {queue}),"
+                 " (SELECT q.total_concurrency_limit FROM queue_definitions AS q"
+                 f" WHERE q.name = {queue}))")
         gate = f"""AND NOT EXISTS (
     SELECT 1 FROM queue_controls AS c WHERE c.task_identifier = {queue} AND c.paused)
   AND (

@@ -69,14 +69,18 @@ def controls(conn: Connection) -> dict[str, Any]:
 
 
 def totals(conn: Connection, queues: Iterable[str]) -> dict[str, int | None]:
-    """Each queue's total over all its keys: ops' override, else its task's code's (a
-    shared queue has none in code)."""
-    td, c = t.task_definitions.c, t.queue_controls.c
+    """Each queue's total over all its keys: ops' override, else its code's (its task's
+    definition, or a shared queue's declaration)."""
+    td, qd, c = t.task_definitions.c, t.queue_definitions.c, t.queue_controls.c
     ids = list(queues)
     out: dict[str, int | None] = {
         row[0]: row[1] for row in conn.execute(
             select(td.id, td.total_concurrency_limit).where(td.id.in_(ids)))
     }
+    out.update({
+        row[0]: row[1] for row in conn.execute(
+            select(qd.name, qd.total_concurrency_limit).where(qd.name.in_(ids)))
+    })
     out.update({
         row[0]: row[1] for row in conn.execute(
             select(c.task_identifier, c.total_concurrency_limit)

@@ -89,6 +89,7 @@ queue_definitions = Table(
     metadata,
     Column("name", String(128), primary_key=True),
     Column("concurrency_limit", Integer),
+    Column("total_concurrency_limit", Integer),
     Column("updated_at", UTCDateTime, nullable=False),
 )
 

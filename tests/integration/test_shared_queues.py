@@ -59,6 +59,23 @@ def test_each_concurrency_key_has_its_own_slots_in_a_shared_queue(env: Any, work
     assert _most_at_once(lines) == 2, lines
 
 
+def test_a_shared_queue_with_a_total_caps_all_its_keys_together(env: Any, worker: Any,
+                                                                tmp_path: Path):
+    trace = tmp_path / "trace"
+    handles = [
+        tasks.trigger(task_id, {"trace": str(trace), "seconds": 0.4, "key": key},
+                      concurrency_key=key)
+        for key in ("a", "b", "c") for task_id in ("t-shared-total-a", "t-shared-total-b")
+    ]
+    _run_all(handles)
+    lines = t.read_trace(trace)
+    # one per key (over both tasks), two over all keys: never three keys at once
+    assert all(_most_at_once(lines, key) == 1 for key in ("a", "b", "c")), lines
+    assert _most_at_once(lines) == 2, lines
+    q = queues.retrieve("t-shared-total")
+    assert (q.base, q.total, q.concurrency_limit, q.total_concurrency_limit) == (1, 2, 1, 2)
+
+
 def test_ops_hold_a_shared_queue_by_its_name(env: Any, worker: Any, tmp_path: Path):
     q = queues.retrieve("t-shared")
     assert (q.type, q.id, q.tasks, q.shared) == ("custom", "queue_t-shared",
@@ -71,6 +88,7 @@ def test_ops_hold_a_shared_queue_by_its_name(env: Any, worker: Any, tmp_path: Pa
         queues.retrieve({"type": "task", "name": "t-shared"})
     names = [x.name for x in queues.list()]
     assert "t-shared" in names and "t-shared-a" not in names and "t-limited" in names
+    assert "t-shared-total" in names
     # ... but holding it by one task's id would hold the other's runs: refused
     with pytest.raises(SharedQueueMemberError, match="t-shared"):
         queues.pause("t-shared-a")

@@ -32,6 +32,13 @@ def test_a_queue_is_declared_once(scratch: list[str]):
     assert queue("u-q", concurrency_limit=3) is q  # a module imported twice
     with pytest.raises(ValueError, match="already declared with concurrency_limit=3"):
         queue("u-q", concurrency_limit=4)
+    with pytest.raises(ValueError, match="already declared"):
+        queue("u-q", concurrency_limit=3, total_concurrency_limit=9)
+    scratch.append("u-q-total")
+    total = queue("u-q-total", total_concurrency_limit=5)
+    assert (total.slot_limit, total.total_concurrency_limit) == (5, 5)  # a total alone
+    with pytest.raises(ValueError, match="total_concurrency_limit must be"):
+        queue("u-q-total-bad", total_concurrency_limit=0)
     for bad in (0, -1, True, 1.5, "2"):
         with pytest.raises(ValueError, match="integer ≥ 1"):
             queue("u-q-bad", concurrency_limit=bad)  # type: ignore[arg-type]

@@ -52,6 +52,7 @@ def upgrade() -> None:
         'queue_definitions',
         sa.Column('name', sa.String(128), primary_key=True),
         sa.Column('concurrency_limit', sa.Integer()),
+        sa.Column('total_concurrency_limit', sa.Integer()),
         sa.Column('updated_at', UTCDateTime(timezone=True), nullable=False),
     )
     op.execute(f"UPDATE runs SET concurrency_queue = task_identifier "
