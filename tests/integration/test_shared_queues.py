@@ -44,16 +44,19 @@ def test_the_tasks_of_a_shared_queue_share_its_limit(env: Any, worker: Any, tmp_
     assert {r["concurrency_queue"] for r in rows} == {"t-shared"}
 
 
-def test_each_concurrency_key_has_its_own_slots_in_a_shared_queue(env: Any, worker: Any,
-                                                                  tmp_path: Path):
-    trace = tmp_path / "trace"
-    handles = [
+def _per_key(trace: Path, keys: tuple[str, ...], task_ids: tuple[str, ...]) -> list[str]:
+    """A run of each task for each key, all completed; their trace lines."""
+    _run_all([
         tasks.trigger(task_id, {"trace": str(trace), "seconds": 0.4, "key": key},
                       concurrency_key=key)
-        for key in ("a", "b") for task_id in ("t-shared-a", "t-shared-b")
-    ]
-    _run_all(handles)
-    lines = t.read_trace(trace)
+        for key in keys for task_id in task_ids
+    ])
+    return t.read_trace(trace)
+
+
+def test_each_concurrency_key_has_its_own_slots_in_a_shared_queue(env: Any, worker: Any,
+                                                                  tmp_path: Path):
+    lines = _per_key(tmp_path / "trace", ("a", "b"), ("t-shared-a", "t-shared-b"))
     # one at a time per key over both tasks, the two keys side by side
     assert _most_at_once(lines, "a") == 1 and _most_at_once(lines, "b") == 1, lines
     assert _most_at_once(lines) == 2, lines
@@ -61,14 +64,8 @@ def test_each_concurrency_key_has_its_own_slots_in_a_shared_queue(env: Any, work
 
 def test_a_shared_queue_with_a_total_caps_all_its_keys_together(env: Any, worker: Any,
                                                                 tmp_path: Path):
-    trace = tmp_path / "trace"
-    handles = [
-        tasks.trigger(task_id, {"trace": str(trace), "seconds": 0.4, "key": key},
-                      concurrency_key=key)
-        for key in ("a", "b", "c") for task_id in ("t-shared-total-a", "t-shared-total-b")
-    ]
-    _run_all(handles)
-    lines = t.read_trace(trace)
+    lines = _per_key(tmp_path / "trace", ("a", "b", "c"),
+                     ("t-shared-total-a", "t-shared-total-b"))
     # one per key (over both tasks), two over all keys: never three keys at once
     assert all(_most_at_once(lines, key) == 1 for key in ("a", "b", "c")), lines
     assert _most_at_once(lines) == 2, lines
