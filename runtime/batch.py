@@ -47,9 +47,12 @@ def _entries(items: Sequence[Any], key: str,
     allowed = _BY_ID if key == "id" else _BY_TASK
     for n, item in enumerate(items):
         if not isinstance(item, dict) or key not in item or not set(item) <= allowed:
+            # the keys, never the values: a payload may hold a secret
+            got = (f"keys {', '.join(repr(str(k)) for k in item)}" if isinstance(item, dict)
+                   else type(item).__name__)
             raise InvalidTriggerOptionsError(
                 f"batch item {n}: expected {{{', '.join(repr(k) for k in sorted(allowed))}}}"
-                f" with {key!r}, got {item!r:.200}"
+                f" with {key!r}, got {got}"
             )
         task = item[key]
         if key == "id" and (not isinstance(task, str) or not task):

@@ -17,9 +17,8 @@ A run of either task takes one of the queue's slots while it EXECUTES; a
 ``concurrency_key`` gives each key its own ``concurrency_limit`` slots within the queue, as it
 does within a task's queue, and ``total_concurrency_limit`` caps all keys together. Ops
 pause, resume and override it like a task's queue (``queues.pause("openai")``). It decides
-only how many runs start at once: which RabbitMQ
-queue carries the messages still comes from each task's machine (``queue="large"``, a string,
-names a RabbitMQ queue, as before).
+only how many runs start at once: which RabbitMQ queue carries the messages still comes
+from each task's machine (``queue="large"``, a string, names a RabbitMQ queue, as before).
 
 Queue names and task ids share one namespace: the slots are counted by name, so a shared
 queue may not be named like a task.

@@ -227,5 +227,10 @@ def test_batch_across_tasks_from_outside_a_task(env: Any, worker: Any):
                 batch.trigger_by_task(bad)
             else:
                 batch.trigger(bad)  # type: ignore[arg-type]
+    # the error names the item's keys, never its values (a payload may hold a secret)
+    with pytest.raises(InvalidTriggerOptionsError, match="batch item 1: .*'extra'") as err:
+        batch.trigger([{"id": "t-echo", "payload": 1},
+                       {"id": "t-echo", "payload": {"password": "hunter2-s3cret"}, "extra": 1}])
+    assert "hunter2-s3cret" not in str(err.value)
     with pytest.raises(NotInRunError, match="inside a running task"):
         batch.trigger_and_wait([{"id": "t-echo", "payload": 1}])
