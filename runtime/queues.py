@@ -82,9 +82,10 @@ class Queue:
                 "total_concurrency_limit": self.total_concurrency_limit}
 
 
-def _name(queue: Any, *, acting: bool = False) -> str:
+def _name(queue: Any, *, acting: bool = False) -> tuple[str, dict[str, builtins.list[str]]]:
     """A queue's name from any of the accepted forms; TaskNotFoundError if no queue has it.
-    ``acting``: about to hold it, so a task in a shared queue is refused, not resolved."""
+    ``acting``: about to hold it, so a task in a shared queue is refused, not resolved.
+    Returns the name with every queue's tasks (:func:`_members`, read once per call)."""
     kind = None  # a type said with the name: it must match
     if isinstance(queue, Queue):
         name, kind = queue.name, queue.type
@@ -113,15 +114,15 @@ def _name(queue: Any, *, acting: bool = False) -> str:
                 + ("a shared queue (type 'custom')" if shared
                    else "a task's own queue (type 'task')")
             )
-        return name
-    tasks = _task_queues()
+        return name, members
+    tasks = {task: q for q, names in members.items() for task in names}
     if kind != "custom" and name in tasks:  # a task in a shared queue
         if acting:
             raise SharedQueueMemberError(
                 f"task {name!r} runs in the shared queue {tasks[name]!r}: name that queue "
                 "(holding it holds every task in it)"
             )
-        return tasks[name]
+        return tasks[name], members
     listed = ", ".join(sorted(members)) or "none"
     raise TaskNotFoundError(f"no queue {name!r} (known queues: {listed})")
 
@@ -183,12 +184,12 @@ def list() -> builtins.list[Queue]:  # noqa: A001 - the public name is queues.li
 
 def retrieve(queue: Any) -> Queue:
     """A queue by name; a task in a shared queue answers that queue."""
-    return _described(_name(queue))
+    return _described(*_name(queue))
 
 
-def _described(name: str) -> Queue:
+def _described(name: str, members: dict[str, builtins.list[str]]) -> Queue:
     """A queue already resolved by :func:`_name`."""
-    return _queue(queue_controls.describe(get_runtime().store, [name])[0], _members())
+    return _queue(queue_controls.describe(get_runtime().store, [name])[0], members)
 
 
 def _queue(d: dict[str, Any], members: dict[str, builtins.list[str]]) -> Queue:
@@ -207,15 +208,15 @@ def _queue(d: dict[str, Any], members: dict[str, builtins.list[str]]) -> Queue:
 def pause(queue: Any, *, by: str | None = None) -> Queue:
     """No new run of the task starts; runs executing finish. Runs triggered meanwhile wait
     (QUEUED, uncharged) and start on resume, oldest first."""
-    name = _name(queue, acting=True)
+    name, members = _name(queue, acting=True)
     queue_controls.set_paused(get_runtime().store, name, True, _by(by))
-    return _described(name)
+    return _described(name, members)
 
 
 def resume(queue: Any, *, by: str | None = None) -> Queue:
-    name = _name(queue, acting=True)
+    name, members = _name(queue, acting=True)
     queue_controls.set_paused(get_runtime().store, name, False, _by(by))
-    return _described(name)
+    return _described(name, members)
 
 
 def override_concurrency_limit(queue: Any, limit: int, *, by: str | None = None) -> Queue:
@@ -223,9 +224,9 @@ def override_concurrency_limit(queue: Any, limit: int, *, by: str | None = None)
     concurrency key gets ``limit`` slots, as with the limit in code. Lowering it stops no
     run: the extra ones finish, and new ones start as the count drops below it."""
     _check_limit(limit)
-    name = _name(queue, acting=True)
+    name, members = _name(queue, acting=True)
     queue_controls.override_limit(get_runtime().store, name, limit, _by(by))
-    return _described(name)
+    return _described(name, members)
 
 
 def override_total_concurrency_limit(queue: Any, total: int, *,
@@ -233,9 +234,9 @@ def override_total_concurrency_limit(queue: Any, total: int, *,
     """Cap the task's runs executing over all its concurrency keys together at ``total``
     (0 to 100,000) until reset; each key keeps its own limit within it."""
     _check_limit(total)
-    name = _name(queue, acting=True)
+    name, members = _name(queue, acting=True)
     queue_controls.override_total(get_runtime().store, name, total, _by(by))
-    return _described(name)
+    return _described(name, members)
 
 
 def _check_limit(limit: Any) -> None:
@@ -251,9 +252,9 @@ def _check_limit(limit: Any) -> None:
 def reset_concurrency_limit(queue: Any) -> Queue:
     """Back to the task's own ``concurrency_limit`` and ``total_concurrency_limit`` (none:
     unlimited)."""
-    name = _name(queue, acting=True)
+    name, members = _name(queue, acting=True)
     queue_controls.reset_limit(get_runtime().store, name, _base(name))
-    return _described(name)
+    return _described(name, members)
 
 
 class _Queues:
