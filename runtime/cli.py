@@ -169,7 +169,12 @@ def cmd_trigger(args: argparse.Namespace) -> int:
 
     handle = tasks.trigger(args.task_id, _json_arg(args.payload), **_trigger_options(args))
     print(json.dumps({"id": handle.id, "is_cached": handle.is_cached}))
-    if handle.retrieve().status == RunStatus.PENDING_VERSION:
+    made = handle.retrieve()
+    if made.status == RunStatus.PENDING_VERSION and made.pending_queue:
+        print(f"no task, worker or queue() declares queue {made.pending_queue!r}: the run "
+              "waits in PENDING_VERSION until one does (check the queue's name)",
+              file=sys.stderr)
+    elif made.status == RunStatus.PENDING_VERSION:
         print(f"no worker has registered task {args.task_id!r} yet: the run waits in "
               "PENDING_VERSION until one does (check the task id and the workers' task "
               "modules)", file=sys.stderr)

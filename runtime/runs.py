@@ -68,6 +68,9 @@ class Run:
     waiting_for_slot: bool = False
     #: the key of the debounced trigger that made it (runtime/debounce.py)
     debounce_key: str | None = None
+    #: PENDING_VERSION until something declares this queue its trigger named
+    #: (runtime/pending_queues.py)
+    pending_queue: str | None = None
 
     @property
     def is_completed(self) -> bool:
@@ -158,6 +161,7 @@ def from_row(row: Any, attempts: Sequence[Any] = (), *, with_payload: bool = Tru
         concurrency_queue=row.get("concurrency_queue") or row["task_identifier"],
         waiting_for_slot=bool(row["waiting_for_slot"]),
         debounce_key=row.get("debounce_key"),
+        pending_queue=row.get("pending_queue"),
         attempts=[
             Attempt(
                 a["number"],
@@ -257,6 +261,8 @@ def replay(run_id: Any, *, payload: Any = None, tags: Sequence[str] | None = Non
     shared = row["concurrency_queue"]
     if shared and shared != row["task_identifier"] and shared_queue_named(rt, shared):
         opts["queue"] = shared  # ... in the same shared queue, while it is declared
+    if row.get("pending_queue"):
+        opts["queue"] = row["pending_queue"]  # ... or waits for the same queue as it
     new = build_row(rt, row["task_identifier"], None, opts, None, trigger_function="replay")
     new["payload"] = (
         row["payload"] if payload is None else secrets.encode(payload, rt.encryption_key)

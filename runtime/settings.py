@@ -74,6 +74,9 @@ class Settings(BaseSettings):
     unpublished_grace_seconds: float = 5.0
     #: A published QUEUED run nobody claimed (message lost) is republished after this long.
     stale_queued_seconds: float = 600.0
+    #: How often the timer loop releases runs whose trigger named a queue nothing declared
+    #: once something does (a worker starting up releases them at once).
+    pending_queue_check_seconds: float = 5.0
 
     # --- retention (the timer loop) -----------------------------------------------------
     #: Finished runs are deleted this many days after they finished, with their attempts,

@@ -18,6 +18,7 @@ import time
 from datetime import timedelta
 from typing import Any
 
+from . import pending_queues
 from .durations import utcnow
 from .retry import backoff_ms
 from .run_webhooks import Sender, record_pending
@@ -40,6 +41,7 @@ class TimerLoop:
         self._stale_every = min(60.0, self.settings.stale_queued_seconds / 10)
         self._next_stale_check = 0.0
         self._next_retention = 0.0
+        self._next_pending_queue = 0.0
         # run webhooks are posted by a thread of their own: a slow endpoint must not hold
         # up delays, waits and leases
         self.webhooks: Sender | None = None
@@ -100,6 +102,7 @@ class TimerLoop:
         due = store.timer_work()  # one probe: an idle tick runs no step
         counts = {name: step() if name in due else 0 for name, step in steps.items()}
         counts["stale"] = stale
+        counts["pending_queue"] = self._pending_queues(n)
         counts["pruned"] = self._retention()
         if any(counts.values()):
             log.debug("timer tick %s", counts, extra={"action": "timer_tick", **counts})
@@ -110,6 +113,17 @@ class TimerLoop:
             return 0
         self._next_stale_check = time.monotonic() + self._stale_every
         return int(self.runtime.store.unpublish_stale(self.settings.stale_queued_seconds, limit))
+
+    def _pending_queues(self, limit: int) -> int:
+        """Runs waiting for the queue their trigger named, once it is declared: a worker
+        consuming it releases them when it starts; this catches a trigger racing that start
+        and names declared otherwise (a producer's task synced, a queue())."""
+        if time.monotonic() < self._next_pending_queue:
+            return 0
+        self._next_pending_queue = time.monotonic() + self.settings.pending_queue_check_seconds
+        rt = self.runtime
+        return pending_queues.release(rt.store, self.settings, limit,
+                                      publish=rt.publisher.publish if rt.can_publish else None)
 
     def _retention(self) -> int:
         """One batch of old finished runs when a pass is due; a full batch means more are

@@ -1,7 +1,8 @@
 """Trigger runs: one row per run (the truth), then a wake-up message per run.
 
 A run row is inserted QUEUED (or DELAYED, or PENDING_VERSION when no worker has registered
-the task yet) in one statement, even for a batch of 1,000; the messages follow in one burst.
+the task yet or nothing declared the queue its trigger named) in one statement, even for a
+batch of 1,000; the messages follow in one burst.
 If a publish is lost the timer loop publishes again (``published_at`` stays empty).
 """
 
@@ -14,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from . import ids, secrets
+from . import ids, pending_queues, secrets
 from .bootstrap import Runtime, get_runtime
 from .context import current
 from .durations import parse_duration, resolve_time, utcnow
@@ -86,6 +87,7 @@ _DEF_TTL = 5.0
 def forget_definitions() -> None:
     _DEF_CACHE.clear()
     _QUEUE_CACHE.clear()
+    pending_queues.forget()
 
 
 # the shared queues workers declared (queue_definitions), by store: read when a trigger
@@ -102,9 +104,9 @@ def shared_queue_named(rt: Runtime, queue: Any) -> tuple[str, int | None] | None
         return None
     if isinstance(queue, SharedQueue):
         return queue.name, queue.slot_limit
-    if not isinstance(queue, str) or not queue:
+    if not isinstance(queue, str) or not queue or len(queue) > 128:
         raise InvalidTriggerOptionsError(
-            f"queue must be a queue() or a queue's name, got {queue!r}")
+            f"queue must be a queue() or a queue's name (1–128 characters), got {queue!r}")
     if queue in (rt.settings.default_queue, rt.settings.large_queue):
         return None
     local = get_shared_queue(queue)
@@ -259,9 +261,13 @@ def build_row(
 
         if machine not in PRESETS:
             raise InvalidTriggerOptionsError(f"unknown machine preset {machine!r}")
-    # the trigger's queue: a shared queue (its slots, not the task's) or a RabbitMQ queue
+    # the trigger's queue: a shared queue (its slots, not the task's) or a RabbitMQ queue;
+    # a name neither (nothing declared it) holds the run until one is (pending_queues.py)
     chosen = shared_queue_named(rt, options.get("queue"))
     broker_queue = None if chosen is not None else options.get("queue")
+    pending_queue = None
+    if broker_queue is not None and not pending_queues.is_declared(rt, broker_queue):
+        pending_queue, broker_queue = broker_queue, None
     queue = broker_queue or (definition or {}).get("queue")
     if options.get("machine") and not broker_queue and task is not None:
         from .machines import queue_for
@@ -272,7 +278,7 @@ def build_row(
     limit, concurrency_key = _concurrency(task, definition, options.get("concurrency_key"),
                                           chosen)
     status = RunStatus.QUEUED
-    if definition is None:
+    if definition is None or pending_queue is not None:
         status = RunStatus.PENDING_VERSION
     elif delay_until is not None and delay_until > now:
         status = RunStatus.DELAYED
@@ -318,6 +324,7 @@ def build_row(
         else (definition or {}).get("concurrency_queue") or task_id,
         "concurrency_key": concurrency_key,
         "concurrency_limit": limit,
+        "pending_queue": pending_queue,
         "created_at": now,
         "updated_at": now,
         "available_at": delay_until if status == RunStatus.DELAYED else now,

@@ -24,7 +24,7 @@ from typing import Any
 
 import dramatiq
 
-from . import health
+from . import health, pending_queues
 from .bootstrap import Runtime
 from .broker import declare_run_actor
 from .durations import utcnow
@@ -101,6 +101,9 @@ class WorkerProcess:
         self.worker.queue_prefetch = self.threads
         self.worker.delay_prefetch = 1  # we never publish to delay queues
         self.worker.start()
+        # runs whose trigger named a queue this worker consumes, before it was declared
+        pending_queues.release(rt.store, rt.settings, rt.settings.timer_batch_size,
+                               also_declared=self.queues, publish=rt.publisher.publish)
         if self.timer is not None:
             self.timer.start()
         self._presence = threading.Thread(

@@ -28,6 +28,7 @@ FAST = {
     "log_flush_seconds": 0.2,
     "shutdown_timeout_seconds": 2.0,
     "worker_presence_seconds": 0.5,
+    "pending_queue_check_seconds": 0.2,
     "default_retry_min_timeout_ms": 50,
     "default_retry_randomize": False,
 }

@@ -39,6 +39,15 @@ def run_state_note(
     status = RunStatus(run["status"])
     queue = run.get("queue") or "default"
     if status == RunStatus.PENDING_VERSION:
+        named = run.get("pending_queue")
+        if named:
+            return (
+                f"Its trigger named queue “{named}”, which no task, worker or queue() "
+                "declares (a typo, or its worker is not deployed yet). The run starts once "
+                f"one does: a worker consuming it (buster-jobs worker --queues {named}), a "
+                f"task declared with queue=\"{named}\", or a shared queue(\"{named}\") in a "
+                "worker's task modules. Until then it costs no attempt; cancel it to give up."
+            )
         return (
             f"No worker has registered task “{run['task_identifier']}” yet. The run starts "
             "once a worker whose task modules define it is up (BUSTER_TASK_MODULES or the "

@@ -116,43 +116,59 @@ class Store:
 
     def release_pending_version(self, definitions: Sequence[dict[str, Any]]) -> int:
         """Runs waiting for a worker that knows their task become QUEUED (the timer
-        publishes them), taking the task's queue, machine, retry policy and limits — which
-        the trigger could not know — unless the trigger set them itself."""
-        now, n = utcnow(), 0
+        publishes them; DELAYED if their delay is still ahead), taking the task's queue,
+        machine, retry policy and limits — which the trigger could not know — unless the
+        trigger set them itself. A run also waiting for its trigger's queue to be declared
+        stays: :meth:`release_pending_queue` releases it."""
+        n = 0
         r = t.runs.c
-        # a run its trigger put in a shared queue keeps that queue and its limit
-        chosen = and_(r.concurrency_queue.is_not(None),
-                      r.concurrency_queue != r.task_identifier)
         with self.engine.begin() as conn:
             for d in definitions:
-                own_key = (func.coalesce(r.concurrency_key, "") if d.get("concurrency_limit")
-                           else r.concurrency_key)
                 n += conn.execute(
                     update(t.runs)
-                    .where(r.task_identifier == d["id"], r.status == RunStatus.PENDING_VERSION)
-                    .values(
-                        status=RunStatus.QUEUED,
-                        queue=func.coalesce(r.queue, d["queue"]),
-                        machine=func.coalesce(r.machine, d["machine"]),
-                        task_version=d["version"],
-                        retry=d["retry"],
-                        max_attempts=func.coalesce(r.max_attempts, d["retry"]["max_attempts"]),
-                        max_duration=func.coalesce(r.max_duration, d["max_duration"]),
-                        concurrency_limit=case(
-                            (chosen, r.concurrency_limit), else_=d.get("concurrency_limit")),
-                        concurrency_queue=case(
-                            (chosen, r.concurrency_queue),
-                            else_=d.get("concurrency_queue") or d["id"]),
-                        concurrency_key=case(
-                            (chosen & r.concurrency_limit.is_not(None),
-                             func.coalesce(r.concurrency_key, "")),
-                            (chosen, r.concurrency_key), else_=own_key),
-                        updated_at=now,
-                        available_at=now,
-                        published_at=None,
-                    )
+                    .where(r.task_identifier == d["id"], r.status == RunStatus.PENDING_VERSION,
+                           r.pending_queue.is_(None))
+                    .values(**_released(d, utcnow()))
                 ).rowcount
         return n
+
+    def runs_pending_queue(self, limit: int) -> list[Row]:
+        """Runs waiting for their trigger's queue to be declared, oldest first."""
+        r = t.runs.c
+        with self.autocommit.connect() as conn:
+            return list(conn.execute(
+                select(r.id, r.task_identifier, r.pending_queue)
+                .where(r.pending_queue.is_not(None), r.status == RunStatus.PENDING_VERSION)
+                .order_by(r.id).limit(limit)).mappings())
+
+    def release_pending_queue(self, run_id: str, name: str, definition: dict[str, Any],
+                              shared_limit: int | None, shared: bool) -> Row | None:
+        """Release a run whose trigger's queue ``name`` has been declared, as its task's
+        worker does at boot (:meth:`release_pending_version`), and into that queue: a
+        shared queue's slots (``shared``, its limit ``shared_limit``), or else the RabbitMQ
+        queue of that name. Returns its new status and queue, or None when it was not
+        released (canceled meanwhile)."""
+        r = t.runs.c
+        values = _released(definition, utcnow())
+        if shared:
+            values.update(
+                queue=func.coalesce(r.queue, definition["queue"]),
+                concurrency_queue=name,
+                concurrency_limit=shared_limit,
+                concurrency_key=(func.coalesce(r.concurrency_key, "")
+                                 if shared_limit is not None else r.concurrency_key),
+            )
+        else:
+            values["queue"] = name
+        with self.engine.begin() as conn:
+            if not conn.execute(
+                update(t.runs)
+                .where(r.id == run_id, r.status == RunStatus.PENDING_VERSION,
+                       r.pending_queue == name)
+                .values(pending_queue=None, **values)
+            ).rowcount:
+                return None
+            return conn.execute(select(r.status, r.queue).where(r.id == run_id)).mappings().one()
 
     # ------------------------------------------------------------------ trigger
     def insert_runs(self, rows: list[dict[str, Any]], conn: Connection | None = None) -> set[str]:
@@ -1166,6 +1182,36 @@ class Store:
             return list(
                 conn.execute(select(t.workers).where(t.workers.c.last_seen_at >= since)).mappings()
             )
+
+
+def _released(d: dict[str, Any], now: Any) -> dict[str, Any]:
+    """The values a PENDING_VERSION run takes when a worker with its task ``d`` (a task
+    definition) is up: QUEUED, or DELAYED while its trigger's delay is ahead."""
+    r = t.runs.c
+    # a run its trigger put in a shared queue keeps that queue and its limit
+    chosen = and_(r.concurrency_queue.is_not(None), r.concurrency_queue != r.task_identifier)
+    own_key = (func.coalesce(r.concurrency_key, "") if d.get("concurrency_limit")
+               else r.concurrency_key)
+    delayed = and_(r.delay_until.is_not(None), r.delay_until > now)
+    return {
+        "status": case((delayed, RunStatus.DELAYED.value), else_=RunStatus.QUEUED.value),
+        "queue": func.coalesce(r.queue, d["queue"]),
+        "machine": func.coalesce(r.machine, d["machine"]),
+        "task_version": d["version"],
+        "retry": d["retry"],
+        "max_attempts": func.coalesce(r.max_attempts, d["retry"]["max_attempts"]),
+        "max_duration": func.coalesce(r.max_duration, d["max_duration"]),
+        "concurrency_limit": case((chosen, r.concurrency_limit),
+                                  else_=d.get("concurrency_limit")),
+        "concurrency_queue": case((chosen, r.concurrency_queue),
+                                  else_=d.get("concurrency_queue") or d["id"]),
+        "concurrency_key": case(
+            (chosen & r.concurrency_limit.is_not(None), func.coalesce(r.concurrency_key, "")),
+            (chosen, r.concurrency_key), else_=own_key),
+        "updated_at": now,
+        "available_at": case((delayed, r.delay_until), else_=now),
+        "published_at": None,
+    }
 
 
 def create_child_wait(

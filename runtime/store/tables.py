@@ -185,6 +185,9 @@ runs = Table(
     # (further triggers with it push the start), and the latest start max_delay allows
     Column("debounce_key", String(512)),
     Column("debounce_until", UTCDateTime),
+    # the queue a trigger named that nothing declared (no task, worker or queue()): the run
+    # waits in PENDING_VERSION until one is (runtime/pending_queues.py), NULL otherwise
+    Column("pending_queue", String(128)),
 )
 # partial: most runs have no key, and a full index would take an entry on every status update
 Index(
@@ -296,6 +299,12 @@ Index(
     "ix_runs_notify_pending",
     runs.c.id,
     **_where("notify_pending"),
+)
+# the few runs waiting for their trigger's queue to be declared, read every few seconds
+Index(
+    "ix_runs_pending_queue",
+    runs.c.pending_queue,
+    **_where("pending_queue IS NOT NULL"),
 )
 
 run_tags = Table(

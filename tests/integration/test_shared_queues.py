@@ -188,10 +188,10 @@ def test_a_trigger_chooses_a_shared_queue(env: Any, worker: Any, tmp_path: Path)
     assert store.get_run(again.id)["concurrency_queue"] == "t-shared"
     assert wait_final(again.id, timeout=30).status == RunStatus.COMPLETED
     # a name no queue() declares is a RabbitMQ queue, as before shared queues
-    other = tasks.trigger("t-traced", {}, queue="reports", delay="1h")
+    other = tasks.trigger("t-traced", {}, queue=env.large_queue, delay="1h")
     row = store.get_run(other.id)
     assert (row["queue"], row["concurrency_queue"], row["concurrency_limit"]) == (
-        "reports", "t-traced", None)
+        env.large_queue, "t-traced", None)
     runs.cancel(other.id)
     with pytest.raises(ValueError, match="queue must be"):
         tasks.trigger("t-traced", {}, queue=5)

@@ -24,6 +24,13 @@ def test_pending_version_names_the_task_and_where_workers_find_it():
     assert "“report”" in note and "BUSTER_TASK_MODULES" in note
 
 
+def test_pending_version_on_an_undeclared_queue_names_the_queue_and_what_declares_one():
+    note = run_state_note(_run(RunStatus.PENDING_VERSION, pending_queue="reprots"), [], NOW)
+    assert note is not None
+    assert "queue “reprots”" in note and "--queues reprots" in note
+    assert 'queue("reprots")' in note and "BUSTER_TASK_MODULES" not in note
+
+
 def test_queued_run_past_due_points_at_the_queue_and_its_worker():
     note = run_state_note(
         _run(RunStatus.QUEUED, queue="large", available_at=NOW - timedelta(minutes=5)), [], NOW
