@@ -461,11 +461,15 @@ class Sender:
             self._thread.join(timeout=15)
 
     def _run(self) -> None:
-        endpoints = self.runtime.settings.run_webhooks
+        from .run_webhook_endpoints import current
+
         while not self._stop.is_set():
             sent = 0
             try:
-                sent = send_due(self.runtime.store, endpoints)
+                # the setting's endpoints and those added at runtime, as of now
+                endpoints = current(self.runtime)
+                if endpoints:
+                    sent = send_due(self.runtime.store, endpoints)
             except Exception:
                 log.exception("run webhook sender failed", extra={"action": "run_webhook_error"})
             if not sent:  # after a delivery more may be due: look again at once

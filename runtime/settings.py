@@ -95,6 +95,9 @@ class Settings(BaseSettings):
     run_webhooks: dict[str, RunWebhook] = Field(default_factory=dict)
     #: Seconds between a sender's looks for due deliveries.
     run_webhook_poll_seconds: float = 1.0
+    #: Seconds between a process's reads of the endpoints added at runtime
+    #: (runtime/run_webhook_endpoints.py): how soon one added or removed takes effect.
+    run_webhook_refresh_seconds: float = 5.0
     #: The dashboard's public origin, for a link to the run in each webhook; empty: none.
     #: The same variable as the dashboard's own (``BUSTER_DASHBOARD_PUBLIC_URL``).
     dashboard_public_url: str = ""

@@ -18,7 +18,7 @@ import time
 from datetime import timedelta
 from typing import Any
 
-from . import pending_queues
+from . import pending_queues, run_webhook_endpoints
 from .durations import utcnow
 from .retry import backoff_ms
 from .run_webhooks import Sender, record_pending
@@ -44,22 +44,19 @@ class TimerLoop:
         self._next_pending_queue = 0.0
         # run webhooks are posted by a thread of their own: a slow endpoint must not hold
         # up delays, waits and leases
-        self.webhooks: Sender | None = None
-        if self.settings.run_webhooks:
-            self.webhooks = Sender(runtime, self.settings.run_webhook_poll_seconds)
+        # (idle, it only looks whether any endpoint is in force: see run_webhook_endpoints)
+        self.webhooks = Sender(runtime, self.settings.run_webhook_poll_seconds)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self.run_forever, name="buster-timer", daemon=True)
         self._thread.start()
-        if self.webhooks is not None:
-            self.webhooks.start()
+        self.webhooks.start()
 
     def stop(self) -> None:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
-        if self.webhooks is not None:
-            self.webhooks.stop()
+        self.webhooks.stop()
 
     def run_forever(self) -> None:
         interval = self.settings.timer_interval_seconds
@@ -86,11 +83,12 @@ class TimerLoop:
                 store, n, self.settings.metadata_max_bytes
             ),
         }
-        if self.settings.run_webhooks:
+        endpoints = run_webhook_endpoints.current(rt)
+        if endpoints:
             # ended runs a run webhook wants -> their deliveries (posted by self.webhooks);
             # a process without endpoints leaves the flags to one that has them
             steps["notify"] = lambda: record_pending(
-                store, self.settings.run_webhooks, n, self.settings.dashboard_public_url
+                store, endpoints, n, self.settings.dashboard_public_url
             )
         if rt.can_publish:
             # before "published": a woken run is published at once, by this step

@@ -29,6 +29,7 @@ FAST = {
     "shutdown_timeout_seconds": 2.0,
     "worker_presence_seconds": 0.5,
     "pending_queue_check_seconds": 0.2,
+    "run_webhook_refresh_seconds": 0.3,
     "default_retry_min_timeout_ms": 50,
     "default_retry_randomize": False,
 }

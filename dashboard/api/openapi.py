@@ -257,6 +257,39 @@ SCHEMAS: dict[str, Any] = {
             ),
         }
     ),
+    "RunWebhook": _obj(
+        {
+            "name": _STR,
+            "source": {"type": "string", "enum": ["settings", "stored"]},
+            "host": _STR,
+            "format": {"type": "string", "enum": ["standard", "slack"]},
+            "signed": _BOOL,
+            "statuses": {"type": "array", "items": _STR},
+            "tasks": {"type": ["array", "null"], "items": _STR},
+            "tags": {"type": ["array", "null"], "items": _STR},
+            "timeoutSeconds": _NUM,
+            "maxAttempts": _NUM,
+        }
+    ),
+    "RunWebhookList": _obj(
+        {"data": {"type": "array", "items": {"$ref": "#/components/schemas/RunWebhook"}}}
+    ),
+    "CreateRunWebhookRequest": _obj(
+        {
+            "name": _STR,
+            "url": {"type": "string", "format": "uri", "writeOnly": True},
+            "format": {"type": "string", "enum": ["standard", "slack"]},
+            "secret": {"type": "string", "writeOnly": True},
+            "statuses": {"type": "array", "items": _STR},
+            "tasks": {"type": "array", "items": _STR},
+            "tags": {"type": "array", "items": _STR},
+            "timeoutSeconds": _NUM,
+            "maxAttempts": _NUM,
+            "replace": _BOOL,
+        },
+        ["name", "url"],
+    ),
+    "RunWebhookRemoved": _obj({"name": _STR, "removed": _BOOL}),
     "QueueList": _obj(
         {
             "data": {"type": "array", "items": {"$ref": "#/components/schemas/Queue"}},

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from . import idempotency, queues, runs, schedules, triggering, waitpoints
+from . import idempotency, queues, run_webhooks, runs, schedules, triggering, waitpoints
 
 
 @dataclass(frozen=True)
@@ -168,6 +168,32 @@ OPS = [
         schedules.deactivate_schedule,
         "Deactivate a schedule",
         response="Schedule",
+    ),
+    Op(
+        "GET",
+        "/api/v1/run-webhooks",
+        run_webhooks.list_run_webhooks,
+        "List the run webhook endpoints in force (their URLs' hosts, never URL or secret)",
+        response="RunWebhookList",
+        errors=(401,),
+    ),
+    Op(
+        "POST",
+        "/api/v1/run-webhooks",
+        run_webhooks.create_run_webhook,
+        "Add a run webhook endpoint at runtime (every process posts to it within seconds)",
+        ok=201,
+        body="CreateRunWebhookRequest",
+        response="RunWebhook",
+        errors=(400, 401, 409, 422),
+    ),
+    Op(
+        "DELETE",
+        "/api/v1/run-webhooks/{name}",
+        run_webhooks.delete_run_webhook,
+        "Remove a run webhook endpoint added at runtime",
+        response="RunWebhookRemoved",
+        errors=(401, 404),
     ),
     Op("GET", "/api/v1/queues", queues.list_queues, "List task queues", response="QueueList"),
     Op(

@@ -8,7 +8,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from runtime import run_webhooks, secrets
+from runtime import run_webhook_endpoints, run_webhooks, secrets
 from runtime.errors import TaskNotFoundError
 from runtime.store import dashboard as sql
 
@@ -45,18 +45,28 @@ async def tasks_page(request: Request, who: Principal) -> Response:
     hooks = [{"name": name, "task": ep.task, "scheme": ep.scheme, "payload": ep.payload}
              for name, ep in sorted(d.settings.webhooks.items())]
     # where ended runs are announced (runtime/run_webhooks.py): the URL's host only
-    described = await run_in_threadpool(run_webhooks.describe, d.store,
-                                        d.rt.settings.run_webhooks)
-    outgoing = [e for e in described if e["configured"]]
+    def _described() -> list[dict[str, Any]]:
+        out = run_webhooks.describe(d.store, run_webhook_endpoints.current(d.rt))
+        for e in out:
+            e["source"] = run_webhook_endpoints.source_of(d.rt, e["name"])
+        return [e for e in out if e["configured"]]
+
+    outgoing = await run_in_threadpool(_described)
     return render(request, who, "tasks.html", tasks=rows, webhooks=hooks,
                   run_webhooks=outgoing, message=request.query_params.get("message"))
 
 
-def _run_webhook_action(d: Dash, name: str, action: str) -> str:
-    endpoints = d.rt.settings.run_webhooks
+def _run_webhook_action(d: Dash, name: str, action: str, by: str) -> str:
+    if action == "remove":  # only one added at runtime: the setting's stay the setting's
+        try:
+            run_webhook_endpoints.remove(name, by=by)
+        except run_webhook_endpoints.RunWebhookNotFoundError as exc:
+            return str(exc)
+        return f"{name} removed: no new deliveries to it (other processes within seconds)"
+    endpoints = run_webhook_endpoints.current(d.rt)
     endpoint = endpoints.get(name)
     if endpoint is None:
-        return f"No run webhook named {name!r} in this process's BUSTER_RUN_WEBHOOKS"
+        return f"No run webhook named {name!r} (BUSTER_RUN_WEBHOOKS or added at runtime)"
     if action == "retry":
         n = run_webhooks.retry_failed(d.store, name)
         return f"{n} failed deliveries of {name} requeued"
@@ -69,13 +79,14 @@ def _run_webhook_action(d: Dash, name: str, action: str) -> str:
 
 @page
 async def run_webhook_action(request: Request, who: Principal) -> Response:
-    """The Tasks page's Send test / Retry failed buttons of a run webhook."""
+    """The Tasks page's Send test / Retry failed / Remove buttons of a run webhook."""
     from urllib.parse import quote
 
     name, action = request.path_params["name"], request.path_params["action"]
-    if action not in ("test", "retry"):
+    if action not in ("test", "retry", "remove"):
         return Response("unknown action", 400)
-    message = await run_in_threadpool(_run_webhook_action, dash(request), name, action)
+    message = await run_in_threadpool(_run_webhook_action, dash(request), name, action,
+                                      f"dashboard:{who.name}")
     return RedirectResponse(f"/tasks?message={quote(message)}", 303)
 
 

@@ -11,7 +11,7 @@ import contextlib
 import re
 import threading
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -52,6 +52,9 @@ class Store:
         #: final statuses a run webhook wants (runtime/run_webhooks.py): the statement that
         #: ends a run in one of them sets its notify_pending flag
         self.notify_statuses = notify_statuses
+        #: the statuses endpoints added at runtime want, as of now (the runtime sets it:
+        #: runtime/run_webhook_endpoints.py); None: only ``notify_statuses``
+        self.notify_source: Callable[[], frozenset[str]] | None = None
         self.autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
         self.is_postgres = engine.dialect.name == "postgresql"
         self._raw = RawConnections(engine)
@@ -61,7 +64,9 @@ class Store:
 
     def _notify(self, status: RunStatus) -> bool:
         """The ``notify_pending`` flag of a run ending in ``status``."""
-        return status.value in self.notify_statuses
+        if status.value in self.notify_statuses:
+            return True
+        return self.notify_source is not None and status.value in self.notify_source()
 
     def close(self) -> None:
         """Close every connection: the hot path's own (held outside the pool) and the pool."""

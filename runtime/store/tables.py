@@ -377,6 +377,18 @@ run_webhook_deliveries = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("delivered_at", UTCDateTime),
 )
+# Run webhook endpoints ops add at runtime (runtime/run_webhook_endpoints.py), beside those
+# of BUSTER_RUN_WEBHOOKS: the whole endpoint — its URL and secret included — encrypted
+run_webhook_endpoints = Table(
+    "run_webhook_endpoints",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("config", LargeBinary, nullable=False),  # Fernet-encrypted JSON
+    Column("created_by", String(256)),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
 Index(
     "ix_run_webhook_deliveries_run",
     run_webhook_deliveries.c.run_id,
