@@ -47,8 +47,22 @@ def import_task_modules(modules: Sequence[str]) -> None:
             raise
 
 
+def check_queue_names(runtime: Runtime) -> None:
+    """Refuse a shared ``queue()`` named like a RabbitMQ queue of this deployment: a
+    trigger's ``queue="default"`` would mean the RabbitMQ queue, never the shared one."""
+    settings = runtime.settings
+    broker = {settings.default_queue, settings.large_queue}
+    broker.update(t.queue_name(settings) for t in all_tasks().values())
+    clash = sorted(set(shared_queues()) & broker)
+    if clash:
+        raise ValueError(
+            f"shared queue(s) {', '.join(map(repr, clash))} named like a RabbitMQ queue "
+            "(the default or large queue, or a task's queue=\"…\"): rename the queue()")
+
+
 def sync_task_definitions(runtime: Runtime) -> dict[str, str]:
     """Write this process's task definitions; start PENDING_VERSION runs of these tasks."""
+    check_queue_names(runtime)
     defs = []
     for task in all_tasks().values():
         d = task.definition(runtime.settings)
@@ -206,6 +220,10 @@ def _serve(queues: Sequence[str], threads: int, timer: bool, modules: Sequence[s
     setup_logging()
     rt = configure()
     import_task_modules(modules)
+    try:
+        check_queue_names(rt)
+    except ValueError as exc:  # a mistake in the task code: one line, not a traceback
+        raise SystemExit(str(exc)) from None
     wp = WorkerProcess(rt, queues, threads, timer)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -234,3 +234,17 @@ def test_a_run_waiting_for_its_worker_keeps_the_queue_its_trigger_chose(env: Any
     assert (row["concurrency_queue"], row["concurrency_limit"], row["concurrency_key"]) == (
         "t-not-deployed-yet", 9, "")
     runs.cancel(plain.id)
+
+
+def test_a_shared_queue_named_like_a_rabbitmq_queue_is_refused_at_sync(env: Any):
+    from runtime.shared_queues import forget, queue
+    from runtime.worker import sync_task_definitions
+
+    clash = queue(env.large_queue, concurrency_limit=2)
+    try:
+        with pytest.raises(ValueError, match="named like a RabbitMQ queue"):
+            sync_task_definitions(get_runtime())
+    finally:
+        forget(clash.name)
+    assert env.large_queue not in {q["name"] for q in get_runtime().store.queue_definitions()}
+    sync_task_definitions(get_runtime())  # renamed (here: gone), the worker starts
