@@ -61,12 +61,14 @@ class BulkResult:
 
 def apply(store: Any, action: BulkAction, filters: Mapping[str, Any], *,
           max_runs: int = DEFAULT_MAX_RUNS, dry_run: bool = False,
-          after: str | None = None, run_ids: Sequence[str] | None = None) -> BulkResult:
+          after: str | None = None, run_ids: Sequence[str] | None = None,
+          replay_key: str | None = None) -> BulkResult:
     """``action`` on every run ``filters`` (``Store.list_runs`` keywords) match, newest
     first, at most ``max_runs``, starting below ``after`` (a truncated result's ``next``) —
     or on the runs ``run_ids`` name (instead of filters; at most ``max_runs``). Cancel
     looks only at runs not yet final (a final one has nothing to cancel); replay at every
-    run matched, so filter by status."""
+    run matched, so filter by status. ``replay_key``: each replay's idempotency key is it
+    and the original's id, so doing the same runs again replays none twice."""
     if action not in ("cancel", "replay"):
         raise InvalidTriggerOptionsError(f"unknown bulk action {action!r}")
     if max_runs < 1:
@@ -75,7 +77,7 @@ def apply(store: Any, action: BulkAction, filters: Mapping[str, Any], *,
         if any(v for v in filters.values()) or after is not None:
             raise InvalidTriggerOptionsError(
                 "give run_ids or filters (with after), not both")
-        return _apply_to_ids(store, action, run_ids, max_runs, dry_run)
+        return _apply_to_ids(store, action, run_ids, max_runs, dry_run, replay_key)
     query = dict(filters)
     if action == "cancel":
         wanted = [s for s in (query.get("statuses") or sorted(_CANCELABLE)) if s in _CANCELABLE]
@@ -94,14 +96,14 @@ def apply(store: Any, action: BulkAction, filters: Mapping[str, Any], *,
                 result.truncated, result.next = True, walked
                 return result
             walked = row["id"]
-            _act(store, action, row["id"], result)
+            _act(store, action, row["id"], result, replay_key)
         if len(rows) <= _PAGE:
             return result
         cursor = rows[_PAGE - 1]["id"]
 
 
 def _apply_to_ids(store: Any, action: BulkAction, run_ids: Sequence[str], max_runs: int,
-                  dry_run: bool) -> BulkResult:
+                  dry_run: bool, replay_key: str | None = None) -> BulkResult:
     """``action`` on the runs named, each once, in the order given."""
     if isinstance(run_ids, str) or not all(isinstance(i, str) for i in run_ids):
         raise InvalidTriggerOptionsError("run_ids must be a list of run ids")
@@ -118,12 +120,13 @@ def _apply_to_ids(store: Any, action: BulkAction, run_ids: Sequence[str], max_ru
     for run_id in (i for i in ids if i in status):
         if action == "cancel" and status[run_id] not in _CANCELABLE:
             continue  # final: nothing to cancel
-        if not _act(store, action, run_id, result):
+        if not _act(store, action, run_id, result, replay_key):
             result.not_found.append(run_id)
     return result
 
 
-def _act(store: Any, action: BulkAction, run_id: str, result: BulkResult) -> bool:
+def _act(store: Any, action: BulkAction, run_id: str, result: BulkResult,
+         replay_key: str | None = None) -> bool:
     """Cancel or replay one run (with ``result.dry_run``: count it), into ``result``.
     False if the run is gone: deleted (retention) since it was read."""
     from . import runs  # runs imports this module
@@ -137,7 +140,8 @@ def _act(store: Any, action: BulkAction, run_id: str, result: BulkResult) -> boo
             result.run_ids += canceled
     else:
         try:
-            result.run_ids.append(runs.replay(run_id).id)
+            key = f"{replay_key}:{run_id}" if replay_key is not None else None
+            result.run_ids.append(runs.replay(run_id, idempotency_key=key).id)
         except RunNotFoundError:
             return False
         result.count += 1

@@ -251,6 +251,14 @@ def _bulk_runs(args: argparse.Namespace) -> int:
     if not any(filters.values()):
         raise SystemExit(f"runs {args.action} needs a run id, or filters (--status, --task, "
                          "--tag, --concurrency-queue, --period) for every run they match")
+    if args.background:  # a bulk action the timer loops work through (runtime/bulk_actions)
+        if not args.yes:
+            raise SystemExit(f"runs {args.action} --background acts at once: add --yes")
+        start = runs.bulk.cancel if args.action == "cancel" else runs.bulk.replay
+        action = start(by=f"cli:{os.environ.get('USER', '?')}", **filters)
+        _print(action.to_dict())
+        print(f"follow it with: buster-jobs bulk show {action.id} [--wait]", file=sys.stderr)
+        return 0
     act = runs.bulk_cancel if args.action == "cancel" else runs.bulk_replay
     result = act(max_runs=args.max_runs, dry_run=not args.yes, after=args.after, **filters)
     _print(result.to_dict())
@@ -430,6 +438,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="cancel/replay with filters: at most this many runs")
     rs.add_argument("--after", help="cancel/replay with filters: go on below this run id "
                     "(the 'next' of a call that stopped at --max-runs)")
+    rs.add_argument("--background", action="store_true",
+                    help="cancel/replay with filters and --yes: as a bulk action the timer "
+                    "loops work through, however many runs match (see buster-jobs bulk)")
     rs.set_defaults(fn=cmd_runs)
 
     qs = sub.add_parser(
@@ -458,6 +469,7 @@ def build_parser() -> argparse.ArgumentParser:
 EXTENSIONS = (
     "runtime.schedules_cli",  # buster-jobs schedules …
     "runtime.run_webhooks_cli",  # buster-jobs run-webhooks …
+    "runtime.bulk_cli",  # buster-jobs bulk …
     "actors.introspect_data.cli",  # buster-jobs datasources …
     "dashboard.cli",  # buster-jobs dashboard, apikeys …
     "runtime.health",  # buster-jobs healthcheck worker|scheduler (Kubernetes probes)

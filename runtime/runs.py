@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from . import bulk, secrets
+from . import bulk as _bulk
+from . import bulk_actions, secrets
 from .bootstrap import get_runtime
 from .durations import resolve_time, utcnow
 from .errors import InvalidTriggerOptionsError, RunNotFoundError
@@ -220,7 +221,7 @@ def list(  # noqa: A001 - the public name is runs.list, as in Trigger.dev
     ``concurrency_queue``: runs in that queue's slots (a task's id, or a shared queue)."""
     if not 1 <= limit <= 1000:
         raise InvalidTriggerOptionsError("limit must be between 1 and 1000")
-    filters = bulk.filters_of(
+    filters = _bulk.filters_of(
         status=status, task=task, tag=tag, created_from=created_from, created_to=created_to,
         period=period, batch=batch, schedule=schedule, idempotency_key=idempotency_key,
         concurrency_queue=concurrency_queue)
@@ -242,8 +243,11 @@ def cancel(run_id: Any) -> builtins.list[str]:
     return store.cancel(rid)
 
 
-def replay(run_id: Any, *, payload: Any = None, tags: Sequence[str] | None = None) -> Any:
-    """A new run of the same task with the same payload (secrets kept encrypted)."""
+def replay(run_id: Any, *, payload: Any = None, tags: Sequence[str] | None = None,
+           idempotency_key: str | None = None) -> Any:
+    """A new run of the same task with the same payload (secrets kept encrypted).
+    ``idempotency_key``: a second replay with the key returns the first's run (a bulk
+    action redoing a page after a crash)."""
     from .trigger import build_row, insert_and_publish, shared_queue_named
 
     rt = get_runtime()
@@ -256,6 +260,8 @@ def replay(run_id: Any, *, payload: Any = None, tags: Sequence[str] | None = Non
     }
     if row["machine"]:
         opts["machine"] = row["machine"]
+    if idempotency_key is not None:
+        opts["idempotency_key"] = idempotency_key
     if row["concurrency_key"]:  # the replay takes the same slots as the original
         opts["concurrency_key"] = row["concurrency_key"]
     shared = row["concurrency_queue"]
@@ -273,24 +279,24 @@ def replay(run_id: Any, *, payload: Any = None, tags: Sequence[str] | None = Non
 
 
 def bulk_cancel(run_ids: Sequence[str] | None = None, *,
-                max_runs: int = bulk.DEFAULT_MAX_RUNS, dry_run: bool = False,
-                after: str | None = None, **filters: Any) -> bulk.BulkResult:
+                max_runs: int = _bulk.DEFAULT_MAX_RUNS, dry_run: bool = False,
+                after: str | None = None, **filters: Any) -> _bulk.BulkResult:
     """Cancel every run not yet final that ``filters`` (those of :func:`list`) match — or
     that ``run_ids`` name —, and their unfinished children; at most ``max_runs``, older
     than ``after`` if given (a truncated result's ``next``). ``dry_run``: only count."""
-    return bulk.apply(get_runtime().store, "cancel", bulk.filters_of(**filters),
+    return _bulk.apply(get_runtime().store, "cancel", _bulk.filters_of(**filters),
                       max_runs=max_runs, dry_run=dry_run, after=after, run_ids=run_ids)
 
 
 def bulk_replay(run_ids: Sequence[str] | None = None, *,
-                max_runs: int = bulk.DEFAULT_MAX_RUNS, dry_run: bool = False,
-                after: str | None = None, **filters: Any) -> bulk.BulkResult:
+                max_runs: int = _bulk.DEFAULT_MAX_RUNS, dry_run: bool = False,
+                after: str | None = None, **filters: Any) -> _bulk.BulkResult:
     """Replay every run ``filters`` (those of :func:`list`; usually a final ``status``)
     match — or that ``run_ids`` name —, at most ``max_runs``; the result's ``run_ids``
     are the new runs. A truncated result's ``next``, passed as ``after``, goes on with
     the older runs (calling again without it would replay the same runs twice).
     ``dry_run``: only count."""
-    return bulk.apply(get_runtime().store, "replay", bulk.filters_of(**filters),
+    return _bulk.apply(get_runtime().store, "replay", _bulk.filters_of(**filters),
                       max_runs=max_runs, dry_run=dry_run, after=after, run_ids=run_ids)
 
 
@@ -360,6 +366,8 @@ class _Runs:
     replay = staticmethod(replay)
     bulk_cancel = staticmethod(bulk_cancel)
     bulk_replay = staticmethod(bulk_replay)
+    #: Trigger.dev's runs.bulk.*: cancel/replay/retrieve/list/abort/poll in the background
+    bulk = bulk_actions
     reschedule = staticmethod(reschedule)
     poll = staticmethod(poll)
     subscribe_to_run = staticmethod(subscribe_to_run)

@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     #: How often the timer loop releases runs whose trigger named a queue nothing declared
     #: once something does (a worker starting up releases them at once).
     pending_queue_check_seconds: float = 5.0
+    #: Runs a bulk action in the background cancels or replays per timer tick
+    #: (runtime/bulk_actions.py).
+    bulk_action_page_size: int = 100
 
     # --- retention (the timer loop) -----------------------------------------------------
     #: Finished runs are deleted this many days after they finished, with their attempts,

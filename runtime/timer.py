@@ -5,7 +5,9 @@ expire runs whose TTL passed unstarted, end attempts whose lease lapsed (crashed
 apply metadata changes children sent to runs no worker holds,
 publish QUEUED runs that have no confirmed message (retries, resumes, lost publishes),
 requeue WAITING runs whose waitpoint completed without waking them, and record the run
-webhooks ended runs owe (runtime/run_webhooks.py; a thread of its own posts them). Any
+webhooks ended runs owe (runtime/run_webhooks.py; a thread of its own posts them), do a
+page of the oldest bulk action (runtime/bulk_actions.py) and release runs whose queue has
+been declared (runtime/pending_queues.py). Any
 number of loops can run at once: each statement is conditional, and publishing locks its
 rows (SKIP LOCKED).
 """
@@ -18,7 +20,7 @@ import time
 from datetime import timedelta
 from typing import Any
 
-from . import pending_queues, run_webhook_endpoints
+from . import bulk_actions, pending_queues, run_webhook_endpoints
 from .durations import utcnow
 from .retry import backoff_ms
 from .run_webhooks import Sender, record_pending
@@ -83,6 +85,8 @@ class TimerLoop:
                 store, n, self.settings.metadata_max_bytes
             ),
         }
+        # a page of the oldest bulk action in the background (runtime/bulk_actions.py)
+        steps["bulk"] = lambda: bulk_actions.work(store, self.settings.bulk_action_page_size)
         endpoints = run_webhook_endpoints.current(rt)
         if endpoints:
             # ended runs a run webhook wants -> their deliveries (posted by self.webhooks);

@@ -30,6 +30,7 @@ FAST = {
     "worker_presence_seconds": 0.5,
     "pending_queue_check_seconds": 0.2,
     "run_webhook_refresh_seconds": 0.3,
+    "bulk_action_page_size": 2,
     "default_retry_min_timeout_ms": 50,
     "default_retry_randomize": False,
 }

@@ -257,6 +257,34 @@ SCHEMAS: dict[str, Any] = {
             ),
         }
     ),
+    "BulkAction": _obj(
+        {
+            "id": _STR,
+            "action": {"type": "string", "enum": ["cancel", "replay"]},
+            "name": {"type": ["string", "null"]},
+            "status": {"type": "string", "enum": ["PENDING", "COMPLETED", "ABORTED"]},
+            "success": _NUM,
+            "failure": _NUM,
+            "filter": {"type": ["object", "null"]},
+            "runIds": {"type": ["array", "null"], "items": _STR},
+            "createdBy": {"type": ["string", "null"]},
+            "createdAt": {"type": "string", "format": "date-time"},
+            "updatedAt": {"type": "string", "format": "date-time"},
+            "completedAt": {"type": ["string", "null"], "format": "date-time"},
+        }
+    ),
+    "BulkActionList": _obj(
+        {"data": {"type": "array", "items": {"$ref": "#/components/schemas/BulkAction"}}}
+    ),
+    "CreateBulkActionRequest": _obj(
+        {
+            "action": {"type": "string", "enum": ["cancel", "replay"]},
+            "filter": {"type": "object"},
+            "runIds": {"type": "array", "items": _STR},
+            "name": _STR,
+        },
+        ["action"],
+    ),
     "RunWebhook": _obj(
         {
             "name": _STR,

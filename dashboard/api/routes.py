@@ -5,7 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from . import idempotency, queues, run_webhooks, runs, schedules, triggering, waitpoints
+from . import (
+    bulk_actions,
+    idempotency,
+    queues,
+    run_webhooks,
+    runs,
+    schedules,
+    triggering,
+    waitpoints,
+)
 
 
 @dataclass(frozen=True)
@@ -169,6 +178,22 @@ OPS = [
         "Deactivate a schedule",
         response="Schedule",
     ),
+    Op(
+        "POST",
+        "/api/v1/bulk-actions",
+        bulk_actions.create_bulk_action,
+        "Start a bulk cancel or replay in the background (a filter, or runIds)",
+        ok=202,
+        body="CreateBulkActionRequest",
+        response="BulkAction",
+        errors=(400, 401),
+    ),
+    Op("GET", "/api/v1/bulk-actions", bulk_actions.list_bulk_actions,
+       "List bulk actions, newest first", response="BulkActionList", errors=(401,)),
+    Op("GET", "/api/v1/bulk-actions/{bulk_id}", bulk_actions.retrieve_bulk_action,
+       "Retrieve a bulk action and its progress", response="BulkAction"),
+    Op("POST", "/api/v1/bulk-actions/{bulk_id}/abort", bulk_actions.abort_bulk_action,
+       "Abort a bulk action (the page in hand finishes)", response="BulkAction"),
     Op(
         "GET",
         "/api/v1/run-webhooks",

@@ -283,18 +283,25 @@ def body_filters(value: Any) -> dict[str, Any]:
     return list_filters(q)
 
 
-def _bulk_sync(d: Dash, who: Principal, body: dict[str, Any]) -> Reply:
-    unknown = set(body) - _BULK_KEYS
+def bulk_request(body: dict[str, Any], keys: set[str]
+                 ) -> tuple[bulk.BulkAction, list[str] | None, dict[str, Any]]:
+    """A bulk request's action, run ids and filters (``runs.list``'s keywords), checked;
+    also the background bulk actions' (dashboard/api/bulk_actions.py)."""
+    unknown = set(body) - keys
     if unknown:
         raise ApiError(400, f"Invalid request body: unknown key(s) {', '.join(sorted(unknown))}")
     action = body.get("action")
     if action not in ("cancel", "replay"):
         raise ApiError(400, "Invalid request body: action must be 'cancel' or 'replay'")
-    filters = body_filters(body.get("filter"))
     run_ids = body.get("runIds")
     if run_ids is not None and (not isinstance(run_ids, list)
                                 or not all(isinstance(i, str) for i in run_ids)):
         raise ApiError(400, "Invalid request body: runIds is a list of run ids")
+    return action, run_ids, body_filters(body.get("filter"))
+
+
+def _bulk_sync(d: Dash, who: Principal, body: dict[str, Any]) -> Reply:
+    action, run_ids, filters = bulk_request(body, _BULK_KEYS)
     if run_ids is None and not any(filters.values()):
         raise ApiError(400, "A bulk action needs a filter (status, taskIdentifier, tag, batch,"
                        " schedule, idempotencyKey, queue or createdAt) or runIds: it never "

@@ -389,6 +389,31 @@ run_webhook_endpoints = Table(
     Column("updated_at", UTCDateTime, nullable=False),
 )
 
+# Bulk actions run in the background (runtime/bulk_actions.py): cancel or replay what a
+# filter (or a list of run ids) names, a page per timer tick, resumable where it stopped
+bulk_actions = Table(
+    "bulk_actions",
+    metadata,
+    Column("id", String(48), primary_key=True),
+    Column("action", String(16), nullable=False),  # cancel | replay
+    Column("name", String(256)),
+    Column("filters", Json),  # runs.list's filters (times as ISO text); None with run_ids
+    Column("run_ids", Json),
+    Column("status", String(16), nullable=False),  # PENDING | COMPLETED | ABORTED
+    # where the walk is: the last run walked (filters), or how many run_ids are done
+    Column("cursor", String(48)),
+    Column("position", Integer, nullable=False, server_default="0"),
+    Column("success", Integer, nullable=False, server_default="0"),
+    Column("failure", Integer, nullable=False, server_default="0"),
+    # a timer loop working on a page holds it until then (another takes it over after)
+    Column("lease_until", UTCDateTime),
+    Column("created_by", String(256)),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("completed_at", UTCDateTime),
+)
+Index("ix_bulk_actions_pending", bulk_actions.c.created_at, **_where("status = 'PENDING'"))
+
 Index(
     "ix_run_webhook_deliveries_run",
     run_webhook_deliveries.c.run_id,
