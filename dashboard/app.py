@@ -17,8 +17,8 @@ from .api import openapi, routes, runs, waitpoints, webhooks
 from .api.errors import ApiError
 from .config import DashboardSettings
 from .limits import BodyLimit, BodyTooLarge, too_large_handler
+from .pages import bulk, views
 from .pages import runs as run_pages
-from .pages import views
 from .state import Dash
 
 
@@ -59,6 +59,8 @@ def _routes() -> list[Any]:
         Route("/runs/{run_id}/{action}", run_pages.run_action, methods=["POST"]),
         Route("/tasks", views.tasks_page),
         Route("/run-webhooks/{name}/{action}", views.run_webhook_action, methods=["POST"]),
+        Route("/bulk-actions", bulk.bulk_actions_page),
+        Route("/bulk-actions/{bulk_id}/abort", bulk.bulk_action_abort, methods=["POST"]),
         Route("/queues", views.queues_page),
         Route("/queues/{task_id}/{action}", views.queue_action, methods=["POST"]),
         Route("/schedules", views.schedules_page),

@@ -103,15 +103,27 @@ def _store_filters(stored: Mapping[str, Any]) -> dict[str, Any]:
 
 def _create(action: str, run_ids: Sequence[str] | None, name: str | None, by: str | None,
             filters: dict[str, Any]) -> BulkAction:
+    if run_ids is not None and any(filters.values()):
+        raise InvalidTriggerOptionsError("give run_ids or filters, not both")
+    return start(action, None if run_ids is not None else bulk.filters_of(**filters),
+                 run_ids, name=name, by=by)
+
+
+def start(action: str, store_filters: Mapping[str, Any] | None,
+          run_ids: Sequence[str] | None = None, *, name: str | None = None,
+          by: str | None = None) -> BulkAction:
+    """A bulk action on what ``store_filters`` (``Store.list_runs`` keywords, as
+    ``bulk.filters_of`` makes them) match, or on ``run_ids``: :func:`cancel` and
+    :func:`replay`, and the dashboard's Runs page, whose filters come in that form."""
+    if action not in ("cancel", "replay"):
+        raise InvalidTriggerOptionsError(f"unknown bulk action {action!r}")
     if run_ids is not None:
         if isinstance(run_ids, str) or not all(isinstance(i, str) for i in run_ids):
             raise InvalidTriggerOptionsError("run_ids must be a list of run ids")
-        if any(filters.values()):
-            raise InvalidTriggerOptionsError("give run_ids or filters, not both")
         stored_ids: builtins.list[str] | None = builtins.list(dict.fromkeys(run_ids))
         stored: dict[str, Any] | None = None
     else:
-        stored = _stored_filters(bulk.filters_of(**filters))
+        stored = _stored_filters(store_filters or {})
         if not stored:
             raise InvalidTriggerOptionsError(
                 "a bulk action needs a filter (status, task, tag, period, …) or run ids")

@@ -123,6 +123,8 @@ def _bulk(d: Dash, f: dict[str, Any], action: BulkAction, after: str | None) -> 
 async def runs_bulk(request: Request, who: Principal) -> Response:
     form = request.state.form
     action = form.get("action")
+    if action in ("cancel-background", "replay-background"):
+        return await _start_background(request, who, action.split("-")[0])
     if action not in ("cancel", "replay"):
         return Response("unknown action", 400)
     after = form.get("after") or None
@@ -140,6 +142,21 @@ async def runs_bulk(request: Request, who: Principal) -> Response:
     message += f"; more match (at most {d.settings.bulk_limit} at a time)"
     query = _query(f, message=message, bulk_action=action, bulk_after=result.next)
     return RedirectResponse(f"/runs?{query}", 303)
+
+
+async def _start_background(request: Request, who: Principal, action: str) -> Response:
+    """*… in the background*: a bulk action on the filtered list (runtime/bulk_actions.py),
+    followed on the Bulk actions page."""
+    from runtime import bulk_actions
+
+    f = read_filters(request.state.form)
+    try:
+        started = await run_in_threadpool(bulk_actions.start, action, store_filters(f),
+                                          by=f"dashboard:{who.name}")
+    except ValueError as exc:  # no filter: it never acts on every run
+        return RedirectResponse(f"/runs?{_query(f, message=str(exc))}", 303)
+    message = f"{started.id} started: {action} in the background"
+    return RedirectResponse(f"/bulk-actions?{urlencode({'message': message})}", 303)
 
 
 def _run_page(d: Dash, run_id: str) -> dict[str, Any] | None:

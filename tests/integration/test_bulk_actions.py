@@ -16,6 +16,7 @@ from runtime import bulk_actions as ba
 from runtime.durations import utcnow
 from runtime.errors import InvalidTriggerOptionsError
 from runtime.store import tables as t
+from tests import tasks as _tasks  # noqa: F401 - registers the test tasks
 from tests.helpers import wait_final
 
 
