@@ -104,6 +104,13 @@ def render_metrics(d: Dash) -> str:
         "Age of the oldest due delay or wait the timer loop has not acted on yet.",
         [({}, sql.timer_lag_seconds(store))],
     )
+    metric(
+        "buster_runs_waiting_for_undeclared_queue",
+        "gauge",
+        "PENDING_VERSION runs whose trigger named a queue no task, worker or queue() "
+        "declares, by that name.",
+        [({"queue": q}, n) for q, n in sql.waiting_for_queue(store).items()],
+    )
     holds, waiting_for_slot = sql.queue_holds_and_slot_waits(store)
     metric(
         "buster_task_queue_paused",

@@ -101,6 +101,8 @@ def _queues(d: Dash) -> dict[str, Any]:
         "queues": queue_depths(d),
         "workers": d.store.workers_online(d.settings.worker_online_seconds),
         "slots": sql.slot_groups(d.store),
+        # runs whose trigger named a queue nothing declared (runtime/pending_queues.py)
+        "undeclared": sql.waiting_for_queue(d.store),
     }
 
 

@@ -352,6 +352,20 @@ def durations_by_task(store: Store, since: datetime) -> list[Row]:
         return list(conn.execute(q).mappings())
 
 
+def waiting_for_queue(store: Store) -> dict[str, int]:
+    """PENDING_VERSION runs by the undeclared queue their trigger named
+    (runtime/pending_queues.py): a small partial index, so cheap on every scrape."""
+    r = t.runs.c
+    with store.autocommit.connect() as conn:
+        q = (
+            select(r.pending_queue, func.count())
+            .where(r.pending_queue.is_not(None), r.status == RunStatus.PENDING_VERSION)
+            .group_by(r.pending_queue)
+            .order_by(r.pending_queue)
+        )
+        return {str(name): int(n) for name, n in conn.execute(q)}
+
+
 def executing_by_queue(store: Store) -> dict[str, int]:
     r = t.runs.c
     with store.autocommit.connect() as conn:
