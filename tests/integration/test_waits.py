@@ -117,14 +117,17 @@ def test_concurrent_waits_fail_without_retry(env: Any, worker: Any):
 
 
 def test_cancel_waiting_parent_cancels_waitpoint_and_children(env: Any, tmp_path: Path):
-    # no worker consumes the child's queue: the parent stays WAITING on a QUEUED child
+    # nothing declares the child's queue: the parent stays WAITING on a child that waits
+    # for it in PENDING_VERSION (runtime/pending_queues.py)
     wp = WorkerProcess(get_runtime(), [env.queue], threads=2)
     wp.start()
     try:
         handle = tasks.trigger("t-parent", {"child_queue": f"{env.queue}-nobody"})
         wait_for(lambda: runs.retrieve(handle.id).status == RunStatus.WAITING)
         (child,) = get_runtime().store.children(handle.id)
-        assert runs.retrieve(child["id"]).status == RunStatus.QUEUED
+        waiting = runs.retrieve(child["id"])
+        assert (waiting.status, waiting.pending_queue) == (RunStatus.PENDING_VERSION,
+                                                           f"{env.queue}-nobody")
         assert sorted(runs.cancel(handle.id)) == sorted([handle.id, child["id"]])
         assert runs.retrieve(child["id"]).status == RunStatus.CANCELED
         assert [w["status"] for w in _waitpoints(handle.id)] == ["CANCELED"]
