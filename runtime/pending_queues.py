@@ -85,23 +85,25 @@ def release(store: Any, settings: Any, limit: int, also_declared: Iterable[str] 
     ``also_declared``: names a worker consumes that its presence row may not show yet.
     ``publish`` (a publisher's): sends the released QUEUED runs' messages at once, rather
     than leaving them to a timer loop's publish step."""
-    waiting = store.runs_pending_queue(limit)
-    if not waiting:
+    names = store.pending_queue_names()
+    if not names:
         return 0
     broker = declared_broker_queues(store, settings) | set(also_declared)
     shared = {q["name"]: q["concurrency_limit"] or q["total_concurrency_limit"]
               for q in store.queue_definitions()}
+    declared = sorted(n for n in names if n in broker or n in shared)
+    # (a run whose task no worker has registered yet is not read: it waits for that too)
+    waiting = store.runs_pending_queue(declared, limit) if declared else []
+    if not waiting:
+        return 0
     definitions = {d["id"]: dict(d) for d in store.task_definitions()}
     released, due = 0, []
     for run in waiting:
         name, definition = run["pending_queue"], definitions.get(run["task_identifier"])
-        # a run whose task no worker has registered yet waits for that too
-        if definition is None:
+        if definition is None:  # deleted meanwhile
             continue
         # the default and large queues are RabbitMQ's, whatever a queue() is named
         is_shared = name in shared and name not in (settings.default_queue, settings.large_queue)
-        if not is_shared and name not in broker:
-            continue
         now = store.release_pending_queue(run["id"], name, definition, shared.get(name),
                                           is_shared)
         if now is None:  # canceled meanwhile

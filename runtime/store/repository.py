@@ -137,13 +137,24 @@ class Store:
                 ).rowcount
         return n
 
-    def runs_pending_queue(self, limit: int) -> list[Row]:
-        """Runs waiting for their trigger's queue to be declared, oldest first."""
+    def pending_queue_names(self) -> set[str]:
+        """The queue names runs wait for (runtime/pending_queues.py): a partial index."""
+        r = t.runs.c
+        with self.autocommit.connect() as conn:
+            return {str(name) for (name,) in conn.execute(
+                select(r.pending_queue).where(r.pending_queue.is_not(None),
+                                              r.status == RunStatus.PENDING_VERSION)
+                .distinct())}
+
+    def runs_pending_queue(self, names: Sequence[str], limit: int) -> list[Row]:
+        """Runs waiting for one of the queue ``names`` whose task a worker has registered,
+        oldest first (the others are not read: a backlog on a typo never hides them)."""
         r = t.runs.c
         with self.autocommit.connect() as conn:
             return list(conn.execute(
                 select(r.id, r.task_identifier, r.pending_queue)
-                .where(r.pending_queue.is_not(None), r.status == RunStatus.PENDING_VERSION)
+                .where(r.pending_queue.in_(names), r.status == RunStatus.PENDING_VERSION,
+                       r.task_identifier.in_(select(t.task_definitions.c.id)))
                 .order_by(r.id).limit(limit)).mappings())
 
     def release_pending_queue(self, run_id: str, name: str, definition: dict[str, Any],

@@ -300,11 +300,12 @@ Index(
     runs.c.id,
     **_where("notify_pending"),
 )
-# the few runs waiting for their trigger's queue to be declared, read every few seconds
+# the few runs waiting for their trigger's queue to be declared, read every few seconds (a
+# run canceled or expired meanwhile leaves it)
 Index(
     "ix_runs_pending_queue",
     runs.c.pending_queue,
-    **_where("pending_queue IS NOT NULL"),
+    **_where("pending_queue IS NOT NULL AND status = 'PENDING_VERSION'"),
 )
 
 run_tags = Table(

@@ -137,3 +137,19 @@ def test_the_cli_says_why_a_run_waits(env: Any, pending: bool):
     said = ("no task, worker or queue() declares queue 't-nowhere'" if pending
             else "no worker has registered task 't-not-deployed-yet'")
     assert said in res.stderr, res.stderr
+
+
+def test_a_backlog_on_a_typo_does_not_hide_runs_whose_queue_is_declared(env: Any):
+    rt = get_runtime()
+    sync_task_definitions(rt)  # what a worker with the task does
+    typos = [tasks.trigger("t-traced", {}, queue="t-typo-q") for _ in range(3)]
+    later = tasks.trigger("t-traced", {}, queue="t-later-q")
+    # the oldest runs wait on the typo; a page of 2 still reaches the declared name's run
+    assert pending_queues.release(rt.store, rt.settings, 2, also_declared=["t-later-q"]) == 1
+    assert runs.retrieve(later.id).status == RunStatus.QUEUED
+    assert {runs.retrieve(h.id).status for h in typos} == {RunStatus.PENDING_VERSION}
+    # a canceled run leaves the names waited for
+    for h in typos:
+        runs.cancel(h.id)
+    assert rt.store.pending_queue_names() == set()
+    runs.cancel(later.id)

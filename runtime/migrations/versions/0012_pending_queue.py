@@ -20,7 +20,7 @@ down_revision = 'runtime_0010'
 branch_labels = None
 depends_on = None
 
-_WHERE = sa.text("pending_queue IS NOT NULL")
+_WHERE = sa.text("pending_queue IS NOT NULL AND status = 'PENDING_VERSION'")
 
 
 def upgrade() -> None:
