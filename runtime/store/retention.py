@@ -65,8 +65,9 @@ def prune_runs(store: Store, finished_before: datetime, now: datetime, limit: in
 
 
 def prune_others(store: Store, finished_before: datetime, now: datetime) -> dict[str, int]:
-    """Wait tokens no run waited on, schedule fire records and API request replays."""
-    w, f = t.waitpoints.c, t.schedule_fires.c
+    """Wait tokens no run waited on, schedule fire records, bulk actions done (completed
+    or aborted) and API request replays."""
+    w, f, b = t.waitpoints.c, t.schedule_fires.c, t.bulk_actions.c
     with store.engine.begin() as conn:
         tokens = conn.execute(
             delete(t.waitpoints).where(
@@ -77,9 +78,11 @@ def prune_others(store: Store, finished_before: datetime, now: datetime) -> dict
             )
         ).rowcount
         fires = conn.execute(delete(t.schedule_fires).where(f.fire_time < finished_before)).rowcount
+        bulks = conn.execute(delete(t.bulk_actions).where(
+            b.status != "PENDING", b.completed_at < finished_before)).rowcount
     requests = prune_requests(store, now - timedelta(days=REQUEST_REPLAY_DAYS))
     return {"tokens": int(tokens or 0), "schedule_fires": int(fires or 0),
-            "api_requests": requests}
+            "bulk_actions": int(bulks or 0), "api_requests": requests}
 
 
 def prune_pass(

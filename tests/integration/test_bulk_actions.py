@@ -128,3 +128,17 @@ def test_bulk_actions_from_the_cli(pg_env: Any):
     assert [a["id"] for a in listed] == [started["id"]]
     res = pg_env.cli("bulk", "abort", "bulk_nope")
     assert res.returncode != 0 and "no bulk action with id 'bulk_nope'" in res.stderr
+
+
+def test_retention_prunes_bulk_actions_done_long_ago_but_not_pending_ones(env: Any):
+    from runtime.store.retention import prune_others
+
+    store = get_runtime().store
+    done = runs.bulk.cancel(["run_gone"])
+    _drain(done.id)
+    pending = runs.bulk.cancel(["run_gone_too"])
+    now = utcnow()
+    # finished just now: kept by a cutoff a day ago, pruned by one a day ahead
+    assert prune_others(store, now - timedelta(days=1), now)["bulk_actions"] == 0
+    assert prune_others(store, now + timedelta(days=1), now)["bulk_actions"] == 1
+    assert [a.id for a in runs.bulk.list()] == [pending.id]
