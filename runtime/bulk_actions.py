@@ -6,20 +6,23 @@ Trigger.dev v4's asynchronous ``runs.bulk.*``.
     runs.bulk.abort(action.id)      # stops after the page in hand: status ABORTED
 
 ``runs.bulk_cancel/bulk_replay`` (runtime/bulk.py) act in the caller and stop at
-``max_runs``; a bulk action is a row (``bulk_actions``) that the timer loops of the workers
-and the scheduler work through, ``BUSTER_BULK_ACTION_PAGE_SIZE`` runs a tick, however many
-runs match. It walks the runs as ``runs.bulk_*`` does — newest first, only those that existed
-when the walk passed them — and records where it is after each page, so a process killed
-mid-page leaves the action to another timer loop once its lease lapses, which redoes that
-page: a cancel has nothing left to do for the runs already canceled, and each replay carries
-the idempotency key ``<action id>:<original run id>``, so a page done twice replays no run
-twice. As in Trigger.dev, a filter with no time bound means the last 7 days, and an action
-needs a filter or run ids (an empty filter is refused rather than meaning every run).
+``max_runs``; a bulk action is a row (``bulk_actions``) that a thread beside each timer
+loop (workers, scheduler: :class:`Runner`) works through, ``BUSTER_BULK_ACTION_PAGE_SIZE``
+runs a page, however many runs match. It walks the runs as ``runs.bulk_*`` does — newest
+first, only those that existed when the walk passed them — and records where it is after
+each page. A process killed mid-page leaves the action to another once its lease lapses,
+which redoes that page: a cancel has nothing left to do for the runs already canceled, and
+each replay carries the idempotency key ``<action id>:<original run id>``, so a page done
+twice replays no run twice. As in Trigger.dev, a filter with no time bound means the last
+7 days, and an action needs a filter or run ids (an empty filter is refused rather than
+meaning every run).
 """
 
 from __future__ import annotations
 
 import builtins
+import logging
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -34,9 +37,11 @@ from .durations import utcnow
 from .errors import BusterError, InvalidTriggerOptionsError
 from .store import tables as t
 
+log = logging.getLogger("buster.bulk_actions")
+
 #: a filter with no time bound covers this far back (Trigger.dev's default)
 DEFAULT_WINDOW = timedelta(days=7)
-#: a timer loop owns the action while it does a page, up to this long
+#: a process owns the action while it does a page, up to this long
 _LEASE = timedelta(seconds=120)
 _TIMES = ("created_from", "created_to")
 
@@ -208,6 +213,9 @@ def _take(store: Any) -> Mapping[str, Any] | None:
     """The oldest PENDING action nobody is working on, leased to the caller."""
     b = t.bulk_actions.c
     now = utcnow()
+    with store.autocommit.connect() as conn:  # idle: one read, no write transaction
+        if conn.execute(select(b.id).where(b.status == "PENDING").limit(1)).first() is None:
+            return None
     with store.engine.begin() as conn:
         row = conn.execute(
             select(t.bulk_actions)
@@ -221,11 +229,12 @@ def _take(store: Any) -> Mapping[str, Any] | None:
     return row
 
 
-def work(store: Any, page: int) -> int:
-    """One page (at most ``page`` runs) of the oldest PENDING action; the runs acted on."""
+def work(store: Any, page: int) -> int | None:
+    """One page (at most ``page`` runs) of the oldest PENDING action: the runs acted on,
+    or None when no action is left to work on."""
     row = _take(store)
     if row is None:
-        return 0
+        return None
     b = t.bulk_actions.c
     if row["run_ids"] is not None:
         chunk = row["run_ids"][row["position"]:row["position"] + page]
@@ -250,3 +259,33 @@ def work(store: Any, page: int) -> int:
     with store.engine.begin() as conn:
         conn.execute(update(t.bulk_actions).where(b.id == row["id"]).values(values))
     return count
+
+
+class Runner:
+    """The thread that works through bulk actions beside a timer loop: a page of replays
+    takes a while, and must not hold up the loop's delays, waits and leases."""
+
+    def __init__(self, runtime: Any, page: int, interval_s: float = 1.0):
+        self.runtime, self.page, self.interval_s = runtime, page, interval_s
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="buster-bulk-actions",
+                                        daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=15)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            worked = False
+            try:
+                worked = work(self.runtime.store, self.page) is not None
+            except Exception:
+                log.exception("bulk action page failed", extra={"action": "bulk_action_error"})
+            if not worked:  # after a page more may be due: go on at once
+                self._stop.wait(self.interval_s)

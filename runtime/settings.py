@@ -77,8 +77,8 @@ class Settings(BaseSettings):
     #: How often the timer loop releases runs whose trigger named a queue nothing declared
     #: once something does (a worker starting up releases them at once).
     pending_queue_check_seconds: float = 5.0
-    #: Runs a bulk action in the background cancels or replays per timer tick
-    #: (runtime/bulk_actions.py).
+    #: Runs a bulk action in the background cancels or replays per page (a thread beside
+    #: each timer loop works through them: runtime/bulk_actions.py).
     bulk_action_page_size: int = 100
 
     # --- retention (the timer loop) -----------------------------------------------------

@@ -5,9 +5,9 @@ expire runs whose TTL passed unstarted, end attempts whose lease lapsed (crashed
 apply metadata changes children sent to runs no worker holds,
 publish QUEUED runs that have no confirmed message (retries, resumes, lost publishes),
 requeue WAITING runs whose waitpoint completed without waking them, and record the run
-webhooks ended runs owe (runtime/run_webhooks.py; a thread of its own posts them), do a
-page of the oldest bulk action (runtime/bulk_actions.py) and release runs whose queue has
-been declared (runtime/pending_queues.py). Any
+webhooks ended runs owe (runtime/run_webhooks.py; a thread of its own posts them) and
+release runs whose queue has been declared (runtime/pending_queues.py). Beside it, a thread
+works through bulk actions (runtime/bulk_actions.py). Any
 number of loops can run at once: each statement is conditional, and publishing locks its
 rows (SKIP LOCKED).
 """
@@ -48,17 +48,21 @@ class TimerLoop:
         # up delays, waits and leases
         # (idle, it only looks whether any endpoint is in force: see run_webhook_endpoints)
         self.webhooks = Sender(runtime, self.settings.run_webhook_poll_seconds)
+        # bulk actions in the background too, a page at a time (runtime/bulk_actions.py)
+        self.bulk = bulk_actions.Runner(runtime, self.settings.bulk_action_page_size)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self.run_forever, name="buster-timer", daemon=True)
         self._thread.start()
         self.webhooks.start()
+        self.bulk.start()
 
     def stop(self) -> None:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
         self.webhooks.stop()
+        self.bulk.stop()
 
     def run_forever(self) -> None:
         interval = self.settings.timer_interval_seconds
@@ -85,8 +89,6 @@ class TimerLoop:
                 store, n, self.settings.metadata_max_bytes
             ),
         }
-        # a page of the oldest bulk action in the background (runtime/bulk_actions.py)
-        steps["bulk"] = lambda: bulk_actions.work(store, self.settings.bulk_action_page_size)
         endpoints = run_webhook_endpoints.current(rt)
         if endpoints:
             # ended runs a run webhook wants -> their deliveries (posted by self.webhooks);

@@ -1,5 +1,5 @@
 """Bulk actions in the background over HTTP (runtime/bulk_actions.py): Trigger.dev's
-``runs.bulk.*``. ``POST /api/v1/bulk-actions`` starts one (202) that the timer loops work
+``runs.bulk.*``. ``POST /api/v1/bulk-actions`` starts one (202) that the workers work
 through; ``GET`` one for its progress, ``POST …/abort`` to stop it."""
 
 from __future__ import annotations

@@ -1584,7 +1584,6 @@ def _timer_probe() -> Any:
         "hooks": exists().where(r.on_complete_pending.is_(True)),
         "notify": exists().where(r.notify_pending.is_(True)),
         "metadata_ops": exists().where(t.run_metadata_ops.c.id.is_not(None)),
-        "bulk": exists().where(t.bulk_actions.c.status == "PENDING"),
     }
     return select(*(probe.label(name) for name, probe in probes.items()))
 

@@ -78,7 +78,7 @@ def test_a_background_cancel_by_ids_and_an_abort(env: Any):
     action = runs.bulk.cancel(ids + ["run_doesnotexist"])
     assert ba.work(store, 2) == 2
     assert runs.bulk.abort(action.id).status == "ABORTED"
-    assert ba.work(store, 2) == 0  # nothing more once aborted
+    assert ba.work(store, 2) is None  # nothing more once aborted
     done = runs.bulk.retrieve(action.id)
     assert (done.status, done.success) == ("ABORTED", 2)
     statuses = [runs.retrieve(i).status for i in ids]

@@ -1,7 +1,7 @@
 """bulk_actions: cancel or replay in the background, resumable where it stopped
 
 ``runs.bulk_cancel/bulk_replay`` act in the caller, at most 10,000 runs a call. A bulk
-action (runtime/bulk_actions.py) is a row the timer loops work through a page at a time,
+action (runtime/bulk_actions.py) is a row the workers work through a page at a time,
 with its progress and an abort, as Trigger.dev's ``runs.bulk.*`` are.
 
 Revision ID: runtime_0013
