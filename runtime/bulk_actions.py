@@ -21,8 +21,6 @@ meaning every run).
 from __future__ import annotations
 
 import builtins
-import logging
-import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -35,9 +33,8 @@ from . import bulk, ids
 from .bootstrap import get_runtime
 from .durations import utcnow
 from .errors import BusterError, InvalidTriggerOptionsError
+from .polling import PollingThread
 from .store import tables as t
-
-log = logging.getLogger("buster.bulk_actions")
 
 #: a filter with no time bound covers this far back (Trigger.dev's default)
 DEFAULT_WINDOW = timedelta(days=7)
@@ -261,31 +258,18 @@ def work(store: Any, page: int) -> int | None:
     return count
 
 
-class Runner:
+class Runner(PollingThread):
     """The thread that works through bulk actions beside a timer loop: a page of replays
     takes a while, and must not hold up the loop's delays, waits and leases."""
 
+    thread_name = "buster-bulk-actions"
+    error_message = "bulk action page failed"
+    error_action = "bulk_action_error"
+
     def __init__(self, runtime: Any, page: int, interval_s: float = 1.0):
-        self.runtime, self.page, self.interval_s = runtime, page, interval_s
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        super().__init__(interval_s)
+        self.runtime, self.page = runtime, page
 
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="buster-bulk-actions",
-                                        daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=15)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            worked = False
-            try:
-                worked = work(self.runtime.store, self.page) is not None
-            except Exception:
-                log.exception("bulk action page failed", extra={"action": "bulk_action_error"})
-            if not worked:  # after a page more may be due: go on at once
-                self._stop.wait(self.interval_s)
+    def step(self) -> bool:
+        # after a page more may be due: go on at once
+        return work(self.runtime.store, self.page) is not None

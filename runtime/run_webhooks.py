@@ -41,7 +41,6 @@ import hmac
 import json
 import logging
 import re
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -55,6 +54,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from sqlalchemy import and_, func, select, update
 
 from .durations import utcnow
+from .polling import PollingThread
 from .statuses import FAILED_STATUSES, FINAL_STATUSES, RunStatus
 from .store import tables as t
 
@@ -441,36 +441,22 @@ def delivery_counts(store: Any) -> list[tuple[str, str, int]]:
             .order_by(d.endpoint, d.status))]
 
 
-class Sender:
+class Sender(PollingThread):
     """The thread that posts deliveries, beside a timer loop: a slow endpoint holds up
     this thread, never the timer's delays, waits and leases."""
 
+    thread_name = "buster-run-webhooks"
+    error_message = "run webhook sender failed"
+    error_action = "run_webhook_error"
+
     def __init__(self, runtime: Any, interval_s: float):
-        self.runtime, self.interval_s = runtime, interval_s
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        super().__init__(interval_s)
+        self.runtime = runtime
 
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="buster-run-webhooks",
-                                        daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=15)
-
-    def _run(self) -> None:
+    def step(self) -> bool:
         from .run_webhook_endpoints import current
 
-        while not self._stop.is_set():
-            sent = 0
-            try:
-                # the setting's endpoints and those added at runtime, as of now
-                endpoints = current(self.runtime)
-                if endpoints:
-                    sent = send_due(self.runtime.store, endpoints)
-            except Exception:
-                log.exception("run webhook sender failed", extra={"action": "run_webhook_error"})
-            if not sent:  # after a delivery more may be due: look again at once
-                self._stop.wait(self.interval_s)
+        # the setting's endpoints and those added at runtime, as of now
+        endpoints = current(self.runtime)
+        # after a delivery more may be due: look again at once
+        return bool(endpoints) and send_due(self.runtime.store, endpoints) > 0
