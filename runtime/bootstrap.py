@@ -78,19 +78,19 @@ def configure(
             upgrade(engine)
         broker = build_broker(settings.amqp_url(), middleware)
         from . import run_webhook_endpoints
-        from .run_webhooks import notify_statuses
         from .trigger import forget_definitions
 
         forget_definitions()  # cached task definitions belonged to the previous store
         run_webhook_endpoints.forget()
         rt = _runtime = Runtime(
             settings=settings,
-            store=Store(engine, notify_statuses(settings.run_webhooks)),
+            store=Store(engine),
             broker=broker,
             publisher=Publisher(broker),
             encryption_key=secrets.load_or_create_key(settings),
         )
-        # a run ends flagged for the endpoints added at runtime too (read every few seconds)
+        # a run ends flagged for the endpoints in force: BUSTER_RUN_WEBHOOKS and those
+        # added at runtime (read again every few seconds)
         rt.store.notify_source = lambda: run_webhook_endpoints.notify_statuses(rt)
         return _runtime
 

@@ -235,7 +235,7 @@ def work(store: Any, page: int) -> int | None:
     b = t.bulk_actions.c
     if row["run_ids"] is not None:
         chunk = row["run_ids"][row["position"]:row["position"] + page]
-        result = bulk.apply(store, row["action"], {}, run_ids=chunk, max_runs=max(1, len(chunk)),
+        result = bulk.apply(store, row["action"], {}, run_ids=chunk, max_runs=len(chunk),
                             replay_key=row["id"]) if chunk else None
         done = row["position"] + len(chunk) >= len(row["run_ids"])
         moved = {"position": row["position"] + len(chunk)}

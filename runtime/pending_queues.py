@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .statuses import RunStatus
@@ -45,11 +45,23 @@ def forget() -> None:
     _CACHE.clear()
 
 
-def declared_broker_queues(store: Any, settings: Any) -> frozenset[str]:
-    """Every RabbitMQ queue name declared now (read from the store, not cached)."""
+def local_broker_queues(settings: Any) -> set[str]:
+    """The RabbitMQ queues this process knows without the store: the default and large
+    queue and its tasks' queues (also what a shared ``queue()`` may not be named)."""
     names = {settings.default_queue, settings.large_queue}
     names.update(task.queue_name(settings) for task in all_tasks().values())
-    names.update(d["queue"] for d in store.task_definitions() if d["queue"])
+    return names
+
+
+def declared_broker_queues(store: Any, settings: Any,
+                           definitions: Iterable[Mapping[str, Any]] | None = None
+                           ) -> frozenset[str]:
+    """Every RabbitMQ queue name declared now (read from the store, not cached;
+    ``definitions``: the task definitions, if the caller has read them already)."""
+    names = local_broker_queues(settings)
+    if definitions is None:
+        definitions = store.task_definitions()
+    names.update(d["queue"] for d in definitions if d["queue"])
     # a worker that stopped cleanly removed its row; one that died counts until it is stale
     for w in store.workers_online(3 * settings.worker_presence_seconds):
         names.update(w["queues"] or ())
@@ -79,41 +91,40 @@ def is_declared(rt: Any, name: str) -> bool:
     return name in names
 
 
-def release(store: Any, settings: Any, limit: int, also_declared: Iterable[str] = (),
+def release(rt: Any, limit: int, also_declared: Iterable[str] = (),
             publish: Any = None) -> int:
     """Release up to ``limit`` runs waiting for a queue that is declared now.
     ``also_declared``: names a worker consumes that its presence row may not show yet.
     ``publish`` (a publisher's): sends the released QUEUED runs' messages at once, rather
     than leaving them to a timer loop's publish step."""
+    from .trigger import shared_queue_named  # (trigger imports this module)
+
+    store = rt.store
     names = store.pending_queue_names()
     if not names:
         return 0
-    broker = declared_broker_queues(store, settings) | set(also_declared)
-    shared = {q["name"]: q["concurrency_limit"] or q["total_concurrency_limit"]
-              for q in store.queue_definitions()}
-    declared = sorted(n for n in names if n in broker or n in shared)
+    definitions = {d["id"]: dict(d) for d in store.task_definitions()}
+    broker = declared_broker_queues(store, rt.settings, definitions.values())
+    broker |= set(also_declared)
+    # a name is a shared queue's by the trigger's own rule (the default and large queues
+    # are RabbitMQ's whatever a queue() is named), else a RabbitMQ queue's if declared
+    shared = {n: q for n in names if (q := shared_queue_named(rt, n)) is not None}
+    declared = sorted(n for n in names if n in shared or n in broker)
     # (a run whose task no worker has registered yet is not read: it waits for that too)
     waiting = store.runs_pending_queue(declared, limit) if declared else []
-    if not waiting:
-        return 0
-    definitions = {d["id"]: dict(d) for d in store.task_definitions()}
-    released, due = 0, []
+    groups: dict[tuple[str, str], list[str]] = {}
     for run in waiting:
-        name, definition = run["pending_queue"], definitions.get(run["task_identifier"])
-        if definition is None:  # deleted meanwhile
-            continue
-        # the default and large queues are RabbitMQ's, whatever a queue() is named
-        is_shared = name in shared and name not in (settings.default_queue, settings.large_queue)
-        now = store.release_pending_queue(run["id"], name, definition, shared.get(name),
-                                          is_shared)
-        if now is None:  # canceled meanwhile
-            continue
-        released += 1
-        if now["status"] == RunStatus.QUEUED:  # (a DELAYED one is the timer's to promote)
-            due.append((run["id"], now["queue"]))
+        groups.setdefault((run["task_identifier"], run["pending_queue"]), []).append(run["id"])
+    released = []
+    for (task_id, name), run_ids in groups.items():
+        if task_id in definitions:  # (else deleted meanwhile)
+            released += store.release_pending_queue(run_ids, name, definitions[task_id],
+                                                    shared.get(name))
+    # a DELAYED one is the timer's to promote
+    due = [(r["id"], r["queue"]) for r in released if r["status"] == RunStatus.QUEUED]
     if due and publish is not None:
         store.mark_published(publish(due))
     if released:
-        log.info("released %d runs waiting for their queue to be declared", released,
-                 extra={"action": "pending_queue_released", "runs": released})
-    return released
+        log.info("released %d runs waiting for their queue to be declared", len(released),
+                 extra={"action": "pending_queue_released", "runs": len(released)})
+    return len(released)

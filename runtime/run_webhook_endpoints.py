@@ -38,7 +38,7 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy import delete, select, update
 
-from . import secrets
+from . import run_webhooks, secrets
 from .bootstrap import get_runtime
 from .durations import utcnow
 from .errors import BusterError
@@ -117,8 +117,7 @@ def _in_force(rt: Any) -> tuple[float, dict[str, RunWebhook], frozenset[str]]:
             found = hit[1] if hit is not None else {}
         # the setting's names win: add() refuses them, but a setting may gain one later
         endpoints = {**found, **rt.settings.run_webhooks}
-        wanted = frozenset(s.value for e in endpoints.values() for s in e.statuses)
-        hit = _CACHE[key] = (time.monotonic(), endpoints, wanted)
+        hit = _CACHE[key] = (time.monotonic(), endpoints, run_webhooks.notify_statuses(endpoints))
         return hit
 
 
@@ -207,20 +206,27 @@ def remove(name: str, *, by: str | None = None) -> None:
 
 
 def describe_one(name: str, endpoint: RunWebhook, source: str) -> dict[str, Any]:
-    """An endpoint as ops may see it: its URL's host, never the URL or the secret."""
-    return {"name": name, "source": source, "host": endpoint.host(),
-            "format": endpoint.format, "signed": endpoint.secret is not None,
-            "statuses": [s.value for s in endpoint.statuses], "tasks": endpoint.tasks,
-            "tags": endpoint.tags, "timeout_seconds": endpoint.timeout_seconds,
-            "max_attempts": endpoint.max_attempts}
+    """An endpoint as ops may see it (its URL's host, never the URL or the secret), and
+    where it is configured: ``source`` "settings" or "stored"."""
+    return {**endpoint.public(name), "source": source}
 
 
 def list_all() -> list[dict[str, Any]]:
-    """Every endpoint in force here, from the setting (``source`` "settings") or stored."""
+    """Every endpoint in force here, from the setting or stored."""
     rt = get_runtime()
     forget()
     return [describe_one(name, endpoint, source_of(rt, name))
             for name, endpoint in sorted(current(rt).items())]
+
+
+def describe(rt: Any) -> list[dict[str, Any]]:
+    """:func:`runtime.run_webhooks.describe` of the endpoints in force, each with its
+    ``source``: the CLI's ``run-webhooks list`` and the Tasks page."""
+    out = run_webhooks.describe(rt.store, current(rt))
+    for e in out:
+        if e["configured"]:
+            e["source"] = source_of(rt, e["name"])
+    return out
 
 
 def source_of(rt: Any, name: str) -> str:

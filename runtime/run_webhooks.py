@@ -139,6 +139,14 @@ class RunWebhook(BaseModel):
         """What a log line may say of the URL."""
         return urlsplit(self.url.get_secret_value()).hostname or "?"
 
+    def public(self, name: str) -> dict[str, Any]:
+        """The endpoint as ops may see it: its URL's host, never the URL or the secret."""
+        return {"name": name, "host": self.host(), "format": self.format,
+                "signed": self.secret is not None,
+                "statuses": [s.value for s in self.statuses], "tasks": self.tasks,
+                "tags": self.tags, "timeout_seconds": self.timeout_seconds,
+                "max_attempts": self.max_attempts}
+
 
 def check_names(endpoints: Mapping[str, RunWebhook]) -> None:
     for name in endpoints:
@@ -423,9 +431,7 @@ def describe(store: Any, endpoints: Mapping[str, RunWebhook]) -> list[dict[str, 
     for name, status, n in delivery_counts(store):
         counts.setdefault(name, {})[status] = n
     out: list[dict[str, Any]] = [
-        {"name": name, "configured": True, "host": e.host(), "format": e.format,
-         "signed": e.secret is not None, "statuses": [s.value for s in e.statuses],
-         "tasks": e.tasks, "tags": e.tags, "deliveries": counts.pop(name, {})}
+        {**e.public(name), "configured": True, "deliveries": counts.pop(name, {})}
         for name, e in sorted(endpoints.items())]
     out += [{"name": name, "configured": False, "deliveries": left}
             for name, left in sorted(counts.items())]

@@ -68,9 +68,7 @@ def cmd_run_webhooks(args: argparse.Namespace) -> int:
         return 0
     endpoints = stored.current(rt)
     if args.action == "list":
-        for endpoint in rw.describe(rt.store, endpoints):
-            if endpoint["configured"]:
-                endpoint["source"] = stored.source_of(rt, endpoint["name"])
+        for endpoint in stored.describe(rt):
             print(json.dumps(endpoint))
         if not endpoints:
             print("no run webhooks: set BUSTER_RUN_WEBHOOKS or buster-jobs run-webhooks add",

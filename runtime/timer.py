@@ -126,7 +126,7 @@ class TimerLoop:
             return 0
         self._next_pending_queue = time.monotonic() + self.settings.pending_queue_check_seconds
         rt = self.runtime
-        return pending_queues.release(rt.store, self.settings, limit,
+        return pending_queues.release(rt, limit,
                                       publish=rt.publisher.publish if rt.can_publish else None)
 
     def _retention(self) -> int:

@@ -50,10 +50,7 @@ def import_task_modules(modules: Sequence[str]) -> None:
 def check_queue_names(runtime: Runtime) -> None:
     """Refuse a shared ``queue()`` named like a RabbitMQ queue of this deployment: a
     trigger's ``queue="default"`` would mean the RabbitMQ queue, never the shared one."""
-    settings = runtime.settings
-    broker = {settings.default_queue, settings.large_queue}
-    broker.update(t.queue_name(settings) for t in all_tasks().values())
-    clash = sorted(set(shared_queues()) & broker)
+    clash = sorted(set(shared_queues()) & pending_queues.local_broker_queues(runtime.settings))
     if clash:
         raise ValueError(
             f"shared queue(s) {', '.join(map(repr, clash))} named like a RabbitMQ queue "
@@ -116,8 +113,8 @@ class WorkerProcess:
         self.worker.delay_prefetch = 1  # we never publish to delay queues
         self.worker.start()
         # runs whose trigger named a queue this worker consumes, before it was declared
-        pending_queues.release(rt.store, rt.settings, rt.settings.timer_batch_size,
-                               also_declared=self.queues, publish=rt.publisher.publish)
+        pending_queues.release(rt, rt.settings.timer_batch_size, also_declared=self.queues,
+                               publish=rt.publisher.publish)
         if self.timer is not None:
             self.timer.start()
         self._presence = threading.Thread(

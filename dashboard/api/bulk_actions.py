@@ -16,17 +16,15 @@ from ..state import Dash
 from .common import Reply, endpoint, json_body, object_body, once
 from .errors import ApiError
 from .runs import bulk_request
+from .serialize import camel
 
 _KEYS = {"action", "filter", "runIds", "name"}
 
 
 def bulk_object(action: bulk_actions.BulkAction) -> dict[str, Any]:
-    return {"id": action.id, "action": action.action, "name": action.name,
-            "status": action.status, "success": action.success, "failure": action.failure,
-            "filter": action.filters, "runIds": action.run_ids,
-            "createdBy": action.created_by, "createdAt": action.created_at.isoformat(),
-            "updatedAt": action.updated_at.isoformat(),
-            "completedAt": action.completed_at.isoformat() if action.completed_at else None}
+    doc = camel(action.to_dict())
+    doc["filter"] = doc.pop("filters")  # the request's name for it
+    return doc
 
 
 def _create(who: Principal, body: dict[str, Any]) -> Reply:

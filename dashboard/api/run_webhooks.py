@@ -4,8 +4,6 @@ its URL's host — so a key that may list them cannot read where they post."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
@@ -13,6 +11,7 @@ from ..auth import Principal
 from ..state import Dash
 from .common import Reply, endpoint, json_body, object_body
 from .errors import ApiError
+from .serialize import camel
 
 # the body's keys (Trigger.dev-style camelCase) and add()'s arguments
 _FIELDS = {"name": "name", "url": "url", "format": "format", "secret": "secret",
@@ -21,19 +20,12 @@ _FIELDS = {"name": "name", "url": "url", "format": "format", "secret": "secret",
            "replace": "replace"}
 
 
-def _object(shown: dict[str, Any]) -> dict[str, Any]:
-    return {"name": shown["name"], "source": shown["source"], "host": shown["host"],
-            "format": shown["format"], "signed": shown["signed"],
-            "statuses": shown["statuses"], "tasks": shown["tasks"], "tags": shown["tags"],
-            "timeoutSeconds": shown["timeout_seconds"], "maxAttempts": shown["max_attempts"]}
-
-
 @endpoint
 async def list_run_webhooks(request: Request, d: Dash, who: Principal) -> Reply:
     from runtime import run_webhook_endpoints
 
     shown = await run_in_threadpool(run_webhook_endpoints.list_all)
-    return Reply({"data": [_object(e) for e in shown]})
+    return Reply({"data": [camel(e) for e in shown]})
 
 
 @endpoint
@@ -56,7 +48,7 @@ async def create_run_webhook(request: Request, d: Dash, who: Principal) -> Reply
     except (run_webhook_endpoints.RunWebhookError, TypeError) as exc:
         raise ApiError(422, str(exc) if isinstance(exc, run_webhook_endpoints.RunWebhookError)
                        else "Invalid request: a field has the wrong type") from None
-    return Reply(_object(shown), 201)
+    return Reply(camel(shown), 201)
 
 
 @endpoint

@@ -179,3 +179,9 @@ def describe_cron(expr: str) -> str:
     if minute.isdigit() and hour.isdigit() and dom == month == dow == "*":
         return f"Every day at {int(hour):02d}:{int(minute):02d}"
     return expr
+
+
+def camel(doc: dict[str, Any]) -> dict[str, Any]:
+    """A runtime object's ``to_dict`` keys as the API spells them: ``run_ids`` → ``runIds``."""
+    return {k.split("_")[0] + "".join(w.title() for w in k.split("_")[1:]): v
+            for k, v in doc.items()}

@@ -45,13 +45,8 @@ async def tasks_page(request: Request, who: Principal) -> Response:
     hooks = [{"name": name, "task": ep.task, "scheme": ep.scheme, "payload": ep.payload}
              for name, ep in sorted(d.settings.webhooks.items())]
     # where ended runs are announced (runtime/run_webhooks.py): the URL's host only
-    def _described() -> list[dict[str, Any]]:
-        out = run_webhooks.describe(d.store, run_webhook_endpoints.current(d.rt))
-        for e in out:
-            e["source"] = run_webhook_endpoints.source_of(d.rt, e["name"])
-        return [e for e in out if e["configured"]]
-
-    outgoing = await run_in_threadpool(_described)
+    described = await run_in_threadpool(run_webhook_endpoints.describe, d.rt)
+    outgoing = [e for e in described if e["configured"]]
     return render(request, who, "tasks.html", tasks=rows, webhooks=hooks,
                   run_webhooks=outgoing, message=request.query_params.get("message"))
 

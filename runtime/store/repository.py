@@ -47,13 +47,11 @@ Row = RowMapping
 class Store:
     """The run store: one engine, named operations."""
 
-    def __init__(self, engine: Engine, notify_statuses: frozenset[str] = frozenset()):
+    def __init__(self, engine: Engine):
         self.engine = engine
-        #: final statuses a run webhook wants (runtime/run_webhooks.py): the statement that
-        #: ends a run in one of them sets its notify_pending flag
-        self.notify_statuses = notify_statuses
-        #: the statuses endpoints added at runtime want, as of now (the runtime sets it:
-        #: runtime/run_webhook_endpoints.py); None: only ``notify_statuses``
+        #: the final statuses some run webhook wants, as of now (the runtime sets it:
+        #: runtime/run_webhook_endpoints.py): the statement that ends a run in one of them
+        #: sets its notify_pending flag. None: no run is flagged
         self.notify_source: Callable[[], frozenset[str]] | None = None
         self.autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
         self.is_postgres = engine.dialect.name == "postgresql"
@@ -64,8 +62,6 @@ class Store:
 
     def _notify(self, status: RunStatus) -> bool:
         """The ``notify_pending`` flag of a run ending in ``status``."""
-        if status.value in self.notify_statuses:
-            return True
         return self.notify_source is not None and status.value in self.notify_source()
 
     def close(self) -> None:
@@ -157,34 +153,34 @@ class Store:
                        r.task_identifier.in_(select(t.task_definitions.c.id)))
                 .order_by(r.id).limit(limit)).mappings())
 
-    def release_pending_queue(self, run_id: str, name: str, definition: dict[str, Any],
-                              shared_limit: int | None, shared: bool) -> Row | None:
-        """Release a run whose trigger's queue ``name`` has been declared, as its task's
-        worker does at boot (:meth:`release_pending_version`), and into that queue: a
-        shared queue's slots (``shared``, its limit ``shared_limit``), or else the RabbitMQ
-        queue of that name. Returns its new status and queue, or None when it was not
-        released (canceled meanwhile)."""
+    def release_pending_queue(self, run_ids: Sequence[str], name: str,
+                              definition: dict[str, Any],
+                              shared: tuple[str, int | None] | None) -> list[Row]:
+        """Release runs of one task whose trigger's queue ``name`` has been declared, as its
+        worker does at boot (:meth:`release_pending_version`), and into that queue: the
+        ``shared`` queue's slots (its name and limit, from ``shared_queue_named``), or else
+        the RabbitMQ queue of that name. One statement; returns the runs released (id,
+        status, queue): those canceled meanwhile are not."""
         r = t.runs.c
         values = _released(definition, utcnow())
-        if shared:
+        if shared is not None:
             values.update(
                 queue=func.coalesce(r.queue, definition["queue"]),
-                concurrency_queue=name,
-                concurrency_limit=shared_limit,
+                concurrency_queue=shared[0],
+                concurrency_limit=shared[1],
                 concurrency_key=(func.coalesce(r.concurrency_key, "")
-                                 if shared_limit is not None else r.concurrency_key),
+                                 if shared[1] is not None else r.concurrency_key),
             )
         else:
             values["queue"] = name
         with self.engine.begin() as conn:
-            if not conn.execute(
+            return list(conn.execute(
                 update(t.runs)
-                .where(r.id == run_id, r.status == RunStatus.PENDING_VERSION,
+                .where(r.id.in_(run_ids), r.status == RunStatus.PENDING_VERSION,
                        r.pending_queue == name)
                 .values(pending_queue=None, **values)
-            ).rowcount:
-                return None
-            return conn.execute(select(r.status, r.queue).where(r.id == run_id)).mappings().one()
+                .returning(r.id, r.status, r.queue)
+            ).mappings())
 
     # ------------------------------------------------------------------ trigger
     def insert_runs(self, rows: list[dict[str, Any]], conn: Connection | None = None) -> set[str]:

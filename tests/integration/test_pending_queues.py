@@ -25,7 +25,7 @@ _DEFINITION = {"id": "t-not-deployed-yet", "queue": "default", "machine": "small
 
 def _release() -> int:
     rt = get_runtime()
-    return pending_queues.release(rt.store, rt.settings, 100)
+    return pending_queues.release(rt, 100)
 
 
 def test_a_run_on_an_undeclared_queue_waits_for_it(env: Any, worker: Any):
@@ -89,7 +89,7 @@ def test_a_run_waits_for_both_its_task_and_its_queue(env: Any):
     # delayed as its trigger asked
     store.upsert_task_definitions([{**_DEFINITION, "updated_at": row["created_at"]}])
     rt = get_runtime()
-    assert pending_queues.release(rt.store, rt.settings, 100, also_declared=["t-nowhere"]) == 1
+    assert pending_queues.release(rt, 100, also_declared=["t-nowhere"]) == 1
     row = store.get_run(h.id)
     assert (row["status"], row["queue"], row["pending_queue"], row["task_version"]) == (
         RunStatus.DELAYED, "t-nowhere", None, "v1")
@@ -145,7 +145,7 @@ def test_a_backlog_on_a_typo_does_not_hide_runs_whose_queue_is_declared(env: Any
     typos = [tasks.trigger("t-traced", {}, queue="t-typo-q") for _ in range(3)]
     later = tasks.trigger("t-traced", {}, queue="t-later-q")
     # the oldest runs wait on the typo; a page of 2 still reaches the declared name's run
-    assert pending_queues.release(rt.store, rt.settings, 2, also_declared=["t-later-q"]) == 1
+    assert pending_queues.release(rt, 2, also_declared=["t-later-q"]) == 1
     assert runs.retrieve(later.id).status == RunStatus.QUEUED
     assert {runs.retrieve(h.id).status for h in typos} == {RunStatus.PENDING_VERSION}
     # a canceled run leaves the names waited for
